@@ -1,0 +1,98 @@
+"""`python -m mapper < messages.jsonl`: print the SaaSquatch calls each Segment message becomes.
+
+Reads one JSON document (a message, an array or a batch envelope) or JSON Lines from stdin and
+prints one JSON object per message. Nothing is sent anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from . import map_message
+from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
+from .segment import BodyError, messages_from_body
+
+
+def _options(args: argparse.Namespace) -> MappingOptions:
+    return MappingOptions(
+        track_upsert_strategy=args.track_upsert_strategy,
+        invalid_data_strategy=args.invalid_data_strategy,
+        remap_order_completed=not args.no_remap_order_completed,
+        event_key_map=json.loads(args.event_key_map),
+        ignore_identify=args.ignore_identify,
+        honor_delete=args.honor_delete,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mapper", description=__doc__)
+    parser.add_argument(
+        "--track-upsert-strategy",
+        choices=[s.value for s in TrackUpsertStrategy],
+        default=TrackUpsertStrategy.MISSING_USER.value,
+    )
+    parser.add_argument(
+        "--invalid-data-strategy",
+        choices=[s.value for s in InvalidDataStrategy],
+        default=InvalidDataStrategy.STRINGIFY_FIELD.value,
+    )
+    parser.add_argument("--no-remap-order-completed", action="store_true")
+    parser.add_argument("--event-key-map", default="{}", help="JSON object: event name -> key")
+    parser.add_argument("--ignore-identify", action="store_true")
+    parser.add_argument("--honor-delete", action="store_true")
+    parser.add_argument("--now", help="ISO 8601 time used for the timestamp window")
+    return parser
+
+
+def _documents(text: str) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, parsed JSON, error): the whole input if it is one document, else each line."""
+    try:
+        yield 1, json.loads(text), None
+        return
+    except json.JSONDecodeError:
+        pass
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line), None
+        except json.JSONDecodeError as error:
+            yield number, None, f"invalid JSON ({error.msg} at column {error.colno})"
+
+
+def run(stdin: TextIO, stdout: TextIO, stderr: TextIO, argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        options = _options(args)
+        now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    except (ValueError, ValidationError) as error:
+        stderr.write(f"error: bad option: {error}\n".replace("\n", " ").rstrip() + "\n")
+        return 2
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    failures = 0
+    for line, document, problem in _documents(stdin.read()):
+        if problem is None:
+            try:
+                messages = messages_from_body(document)
+            except BodyError as error:
+                problem = str(error)
+        if problem is not None:
+            failures += 1
+            stderr.write(f"line {line}: {problem}\n")
+            continue
+        for message in messages:
+            plan = map_message(message, options, now=now)
+            stdout.write(json.dumps({"line": line, **plan.to_json()}, ensure_ascii=False) + "\n")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.stdin, sys.stdout, sys.stderr, sys.argv[1:]))

@@ -1,0 +1,215 @@
+"""`purchase` and `refund`: SaaSquatch's closed field schemas, declared one line per field.
+
+Segment E-commerce v2 properties are looked up by name ignoring case and `_ - space`, so
+`order_id`, `orderId` and `Order ID` all fill `order_id`. Anything not in the table is left out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from . import sanitize
+
+TEXT_MAX = 375
+MAX_PRODUCTS = 200
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+class InvalidValue(ValueError):
+    """A value that would break the closed schema even after coercion."""
+
+
+Converter = Callable[[Any], Any]
+
+
+def _products_marker(value: Any) -> Any:  # pragma: no cover - dispatched to `_products`
+    raise AssertionError("products are converted by _products")
+
+
+# `products` needs the problem list (items are dropped one by one), so it is dispatched by identity.
+PRODUCTS: Converter = _products_marker
+
+
+def text(value: Any) -> str:
+    """Strings cut to 375; numbers (`"order_id": 12345`) become their string form."""
+    if isinstance(value, str):
+        return sanitize.cut_chars(value, TEXT_MAX)
+    as_text = sanitize.id_text(value)
+    if as_text is None:
+        raise InvalidValue("must be a string")
+    return as_text[:TEXT_MAX]
+
+
+def _number(value: Any) -> int | float:
+    if sanitize.is_number(value):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = float(value.strip())
+        except ValueError:
+            raise InvalidValue("must be a number") from None
+        if math.isfinite(parsed):
+            return int(parsed) if parsed.is_integer() and "." not in value else parsed
+    raise InvalidValue("must be a number")
+
+
+def amount(value: Any) -> int | float:
+    """A number >= 0; numeric strings (`"39.95"`) are accepted."""
+    number = _number(value)
+    if number < 0:
+        raise InvalidValue("must be >= 0")
+    return number
+
+
+def integer(value: Any) -> int:
+    number = _number(value)
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise InvalidValue("must be a whole number")
+        number = int(number)
+    return number
+
+
+def count(value: Any) -> int:
+    number = integer(value)
+    if number < 0:
+        raise InvalidValue("must be >= 0")
+    return number
+
+
+def currency(value: Any) -> str:
+    """ISO 4217 code, upper-cased (`usd` -> `USD`)."""
+    if isinstance(value, str):
+        code = value.strip().upper()
+        if _CURRENCY.fullmatch(code):
+            return code
+    raise InvalidValue("must be a three-letter currency code")
+
+
+PRODUCT_FIELDS: dict[str, Converter] = {
+    "product_id": text,
+    "sku": text,
+    "category": text,
+    "name": text,
+    "brand": text,
+    "variant": text,
+    "coupon": text,
+    "url": text,
+    "image_url": text,
+    "price": amount,
+    "quantity": count,
+    "position": integer,
+}
+
+PURCHASE_FIELDS: dict[str, Converter] = {
+    "checkout_id": text,
+    "order_id": text,
+    "affiliation": text,
+    "coupon": text,
+    "subtotal": amount,
+    "total": amount,
+    "revenue": amount,
+    "shipping": amount,
+    "tax": amount,
+    "discount": amount,
+    "currency": currency,
+    "products": PRODUCTS,
+}
+
+REFUND_FIELDS: dict[str, Converter] = {
+    name: PURCHASE_FIELDS[name]
+    for name in ("order_id", "affiliation", "total", "revenue", "shipping", "tax", "currency")
+} | {"products": PRODUCTS}
+
+SCHEMAS: dict[str, dict[str, Converter]] = {"purchase": PURCHASE_FIELDS, "refund": REFUND_FIELDS}
+
+# Product ids SaaSquatch requires; Segment products sometimes carry only `id` or `sku`.
+PRODUCT_ID_SOURCES = ("product_id", "id", "sku")
+_PRODUCT_ID_KEYS = frozenset(sanitize.trait_key(name) for name in PRODUCT_ID_SOURCES)
+
+
+class Problems:
+    """Collects what was left out (names only) and values that broke the schema."""
+
+    def __init__(self) -> None:
+        self.left_out: list[str] = []
+        self.invalid: list[str] = []
+
+
+def _by_lookup_name(properties: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    found: dict[str, tuple[str, Any]] = {}
+    for name, value in properties.items():
+        found.setdefault(sanitize.trait_key(name), (name, value))
+    return found
+
+
+def _convert(
+    schema: dict[str, Converter],
+    source: dict[str, Any],
+    where: str,
+    problems: Problems,
+    also_read: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    by_name = _by_lookup_name(source)
+    fields: dict[str, Any] = {}
+    used: set[str] = set()
+    for target, convert in schema.items():
+        hit = by_name.get(sanitize.trait_key(target))
+        if hit is None:
+            continue
+        name, value = hit
+        used.add(name)
+        if value is None:
+            problems.left_out.append(f"{where}{name} (null)")
+            continue
+        try:
+            fields[target] = _products(value, problems) if convert is PRODUCTS else convert(value)
+        except InvalidValue as error:
+            problems.invalid.append(f"{where}{name} {error}")
+    for name in source:
+        if name not in used and sanitize.trait_key(name) not in also_read:
+            problems.left_out.append(f"{where}{sanitize.cut_chars(name, 64)}")
+    return fields
+
+
+def _products(value: Any, problems: Problems) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise InvalidValue("must be an array of products")
+    built: list[dict[str, Any]] = []
+    for index, item in enumerate(value):
+        where = f"products[{index}]."
+        if not isinstance(item, dict):
+            problems.left_out.append(f"products[{index}] (not an object)")
+            continue
+        if len(built) == MAX_PRODUCTS:
+            problems.left_out.append(f"products[{index}:] (over {MAX_PRODUCTS})")
+            break
+        product = _convert(PRODUCT_FIELDS, item, where, problems, _PRODUCT_ID_KEYS)
+        if "product_id" not in product:
+            product_id = _product_id(item)
+            if product_id is None:
+                problems.left_out.append(f"products[{index}] (no product_id, id or sku)")
+                continue
+            product = {"product_id": product_id, **product}
+        built.append(product)
+    return built
+
+
+def _product_id(item: dict[str, Any]) -> str | None:
+    by_name = _by_lookup_name(item)
+    for source in PRODUCT_ID_SOURCES:
+        hit = by_name.get(sanitize.trait_key(source))
+        if hit is not None and hit[1] is not None and hit[1] != "":
+            try:
+                return text(hit[1])
+            except InvalidValue:
+                continue
+    return None
+
+
+def build_fields(key: str, properties: dict[str, Any], problems: Problems) -> dict[str, Any]:
+    """The closed-schema fields of a `purchase`/`refund` event."""
+    return _convert(SCHEMAS[key], properties, "", problems)

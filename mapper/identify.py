@@ -1,0 +1,197 @@
+"""identify -> SaaSquatch user upsert (standard fields, custom fields, end-user headers)."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from . import sanitize
+from .bodies import UserUpsert, to_body
+from .plan import Call, Purpose
+from .segment import SegmentMessage, account_id, find_trait
+
+MAX_CUSTOM_FIELDS = 100
+HEADER_MAX = 512
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        value = value.strip()
+        return sanitize.cut_chars(value, sanitize.CUSTOM_FIELD_CHARS) if value else None
+    return sanitize.id_text(value)
+
+
+def _first_word(traits: dict[str, Any]) -> str | None:
+    name = find_trait(traits, "name")
+    return name.split(None, 1)[0] if isinstance(name, str) and name.strip() else None
+
+
+def _after_first_word(traits: dict[str, Any]) -> str | None:
+    name = find_trait(traits, "name")
+    parts = name.split(None, 1) if isinstance(name, str) else []
+    return parts[1].strip() if len(parts) == 2 else None
+
+
+def _code_list(value: Any) -> list[str] | None:
+    values = value if isinstance(value, list) else [value]
+    codes = [code for code in map(_text, values) if code]
+    return codes or None
+
+
+@dataclass(frozen=True, slots=True)
+class StandardTrait:
+    """A SaaSquatch user field read from one reserved trait, with an optional fallback."""
+
+    trait: str
+    convert: Callable[[Any], Any]
+    fallback: Callable[[dict[str, Any]], Any] | None = None
+
+
+# SaaSquatch user field -> where it comes from. Trait names match ignoring case and `_ - space`.
+STANDARD_TRAITS: dict[str, StandardTrait] = {
+    "email": StandardTrait("email", _text),
+    "firstName": StandardTrait("firstName", _text, fallback=_first_word),
+    "lastName": StandardTrait("lastName", _text, fallback=_after_first_word),
+    "imageUrl": StandardTrait("avatar", _text),
+    "referredByCodes": StandardTrait("referredByCodes", _code_list),
+}
+
+# Traits that never become custom fields: consumed above, identity, or not meaningful there.
+IGNORED_TRAITS = frozenset(
+    sanitize.trait_key(name)
+    for name in (
+        *(rule.trait for rule in STANDARD_TRAITS.values()),
+        "name",
+        "accountId",
+        "id",
+        "address",
+        "birthday",
+        "createdAt",
+    )
+)
+
+# Fields SaaSquatch computes itself; writing them is refused or clobbers its data. Matched like
+# reserved traits, so `total_purchase_count` is kept out too.
+SYSTEM_FIELDS = frozenset(
+    sanitize.trait_key(name)
+    for name in ("lastPurchaseDate", "firstPurchaseDate", "lastSeenDate", "totalPurchaseCount")
+)
+
+
+def user_path(account: str, user: str) -> str:
+    return f"/open/account/{quote(account, safe='')}/user/{quote(user, safe='')}"
+
+
+def standard_fields(traits: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for target, rule in STANDARD_TRAITS.items():
+        raw = find_trait(traits, rule.trait)
+        value = rule.convert(raw) if raw is not None else None
+        if value is None and rule.fallback is not None:
+            value = rule.fallback(traits)
+        if value is not None:
+            fields[target] = value
+    return fields
+
+
+_DROP = object()
+
+
+def custom_field_value(value: Any) -> Any:
+    """Scalars pass (strings cut to 1024), objects/arrays become compact JSON; else `_DROP`."""
+    if value is None or isinstance(value, bool) or sanitize.is_number(value):
+        return value
+    if isinstance(value, str):
+        return sanitize.cut_chars(value, sanitize.CUSTOM_FIELD_CHARS)
+    if isinstance(value, dict | list):
+        try:
+            text = sanitize.compact_json(value)
+        except (ValueError, RecursionError):
+            return _DROP
+        return sanitize.cut_chars(text, sanitize.CUSTOM_FIELD_CHARS)
+    return _DROP
+
+
+def custom_fields(traits: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    dropped: list[str] = []
+    overflow: list[str] = []
+    for raw_name, raw_value in traits.items():
+        if sanitize.trait_key(raw_name) in IGNORED_TRAITS:
+            continue
+        name = sanitize.field_name(raw_name)
+        if name is None or sanitize.trait_key(name) in SYSTEM_FIELDS:
+            dropped.append(raw_name)
+            continue
+        if name in fields:
+            dropped.append(raw_name)  # an earlier trait already sanitised to this name
+            continue
+        value = custom_field_value(raw_value)
+        if value is _DROP:
+            dropped.append(raw_name)
+            continue
+        if len(fields) == MAX_CUSTOM_FIELDS:
+            overflow.append(raw_name)
+            continue
+        fields[name] = value
+    if dropped:
+        notes.append("traits left out: " + ", ".join(map(_loggable, dropped)))
+    if overflow:
+        notes.append(
+            f"custom fields over {MAX_CUSTOM_FIELDS} left out ({len(overflow)}): "
+            + ", ".join(map(_loggable, overflow))
+        )
+    return fields
+
+
+def _loggable(name: str) -> str:
+    return sanitize.cut_chars(name, 64)
+
+
+_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def end_user_headers(message: SegmentMessage) -> dict[str, str]:
+    """The end user's IP and user agent, so SaaSquatch's fraud checks see the real visitor."""
+    headers: dict[str, str] = {}
+    ip = message.context.ip
+    if isinstance(ip, str):
+        with contextlib.suppress(ValueError):
+            headers["X-Forwarded-For"] = str(ipaddress.ip_address(ip.strip()))
+    agent = message.context.userAgent
+    if isinstance(agent, str):
+        agent = _PRINTABLE.sub("", agent).strip()[:HEADER_MAX]
+        if agent:
+            headers["User-Agent"] = agent
+    return headers
+
+
+def upsert_call(
+    message: SegmentMessage,
+    user: str,
+    traits: dict[str, Any],
+    notes: list[str] | None = None,
+) -> Call:
+    """The upsert for `user`; custom fields only when `notes` is given (identify, not track)."""
+    account = account_id(traits, user)
+    fields = standard_fields(traits)
+    user_locale = sanitize.locale(message.context.locale)
+    if user_locale is not None:
+        fields["locale"] = user_locale
+    if notes is not None:
+        extra = custom_fields(traits, notes)
+        if extra:
+            fields["customFields"] = extra
+    body = UserUpsert.model_construct(id=user, accountId=account, **fields)
+    return Call(
+        Purpose.UPSERT_USER,
+        "PUT",
+        user_path(account, user),
+        body=to_body(body),
+        headers=end_user_headers(message),
+    )

@@ -1,0 +1,125 @@
+"""The Segment message as this project reads it, and the shapes a Segment request body can take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from .sanitize import id_text, trait_key
+
+SUPPORTED_TYPES = frozenset({"identify", "track", "delete"})
+IGNORED_TYPES = frozenset({"page", "screen", "group", "alias"})
+SAASQUATCH_INTEGRATION_KEYS = frozenset({"saasquatch", "saasquatchv2"})
+ENVELOPE_KEYS = ("context", "integrations")
+
+
+class SegmentContext(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    traits: dict[str, Any] = {}
+    ip: Any = None
+    userAgent: Any = None
+    locale: Any = None
+
+    @field_validator("traits", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class SegmentMessage(BaseModel):
+    """Common fields of Segment's spec; anything else is kept but unused.
+
+    Only the shapes we rely on are checked (objects are objects); a message that breaks them is
+    dead-lettered with the pydantic error, not guessed at.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str | None = None
+    userId: Any = None
+    anonymousId: Any = None
+    messageId: Any = None
+    event: Any = None
+    traits: dict[str, Any] = {}
+    properties: dict[str, Any] = {}
+    context: SegmentContext = SegmentContext()
+    integrations: dict[str, Any] = {}
+    timestamp: Any = None
+    originalTimestamp: Any = None
+    receivedAt: Any = None
+
+    @field_validator("traits", "properties", "integrations", "context", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @property
+    def user_id(self) -> str | None:
+        return id_text(self.userId)
+
+    @property
+    def message_id(self) -> str | None:
+        return id_text(self.messageId)
+
+    def excludes_saasquatch(self) -> bool:
+        """`integrations: {"SaaSquatch": false}` (any case, also "SaaSquatch v2") opts out."""
+        return any(
+            value is False and trait_key(name) in SAASQUATCH_INTEGRATION_KEYS
+            for name, value in self.integrations.items()
+        )
+
+
+def find_trait(traits: dict[str, Any], name: str) -> Any:
+    """First non-empty trait whose name matches `name` ignoring case and `_`, `-`, space."""
+    wanted = trait_key(name)
+    for key, value in traits.items():
+        if trait_key(key) == wanted and value is not None and value != "":
+            return value
+    return None
+
+
+def account_id(traits: dict[str, Any], user_id: str) -> str:
+    """Shared accounts come from the `account_id` trait; otherwise each user is a solo account."""
+    return id_text(find_trait(traits, "accountId")) or user_id
+
+
+class BodyError(ValueError):
+    """A request body that is not one of the accepted Segment shapes."""
+
+
+def messages_from_body(body: Any) -> list[dict[str, Any]]:
+    """Split a Segment request body into messages.
+
+    Accepted: one message (object), a JSON array of messages (Webhooks Actions batching), or an
+    HTTP API envelope `{"batch": [...], "context": {...}, "integrations": {...}}` whose
+    `context`/`integrations` are merged into each item's, one level deep, the item's keys winning.
+    """
+    if isinstance(body, list):
+        items = body
+    elif isinstance(body, dict) and "batch" in body and "type" not in body:
+        items = body["batch"]
+        if not isinstance(items, list):
+            raise BodyError('"batch" must be an array of messages')
+        envelope = {key: body[key] for key in ENVELOPE_KEYS if isinstance(body.get(key), dict)}
+        if envelope:
+            if not all(isinstance(item, dict) for item in items):
+                raise BodyError("every item of the batch must be a JSON object")
+            items = [_merge_envelope(envelope, item) for item in items]
+    elif isinstance(body, dict):
+        return [body]
+    else:
+        raise BodyError("body must be a JSON object, an array of objects or a batch envelope")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BodyError(f"item {index} is not a JSON object")
+    return items
+
+
+def _merge_envelope(envelope: dict[str, dict[str, Any]], item: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(item)
+    for key, outer in envelope.items():
+        inner = item.get(key)
+        merged[key] = {**outer, **inner} if isinstance(inner, dict) else inner or dict(outer)
+    return merged
