@@ -1,1 +1,127 @@
-"""Pub/Sub publishing for ingest and the dead-letter topic (see issue: Ingest)."""
+"""Pub/Sub publishing: one lazy process-wide client, publish many, wait for every future.
+
+`PUBSUB_EMULATOR_HOST` is honoured by the client library itself.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.api_core.retry import Retry
+from google.cloud import pubsub_v1
+
+from mapper.sanitize import id_text
+
+# Batches close after 5 ms or 500 messages: short enough that a lone webhook is not held back,
+# long enough that concurrent requests share publish calls.
+BATCH_SETTINGS = pubsub_v1.types.BatchSettings(
+    max_messages=500, max_bytes=4 * 1024 * 1024, max_latency=0.005
+)
+
+_clients: dict[bool, pubsub_v1.PublisherClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client(ordering: bool = False) -> pubsub_v1.PublisherClient:
+    """The process-wide client (one per ordering mode), created on first use."""
+    with _clients_lock:
+        if ordering not in _clients:
+            _clients[ordering] = pubsub_v1.PublisherClient(
+                batch_settings=BATCH_SETTINGS,
+                publisher_options=pubsub_v1.types.PublisherOptions(
+                    enable_message_ordering=ordering
+                ),
+            )
+        return _clients[ordering]
+
+
+class PublishError(Exception):
+    """At least one message was not confirmed by Pub/Sub in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    data: bytes
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    ordering_key: str = ""
+
+
+def segment_message(message: Mapping[str, Any], ordering: bool) -> OutgoingMessage:
+    """A Segment message as ingest publishes it: its JSON, `type`/`messageId` attributes, and
+    with ordering on, the key `userId` (else `anonymousId`)."""
+    attributes: dict[str, str] = {}
+    kind = message.get("type")
+    if isinstance(kind, str) and kind:
+        attributes["type"] = kind[:1024]
+    message_id = id_text(message.get("messageId"))
+    if message_id:
+        attributes["messageId"] = message_id[:1024]
+    key = ""
+    if ordering:
+        key = id_text(message.get("userId")) or id_text(message.get("anonymousId")) or ""
+    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
+    return OutgoingMessage(data, attributes, key[:1024])
+
+
+class Publisher:
+    """Publishes to one topic and waits for every message to be confirmed."""
+
+    def __init__(self, project: str, topic: str, ordering: bool, timeout: float) -> None:
+        self._topic = f"projects/{project}/topics/{topic}"
+        self._ordering = ordering
+        self._timeout = timeout
+        # The client's own retries stop before our deadline, so no future outlives the answer.
+        self._retry = Retry(initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout)
+
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    def publish_all(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        """Pub/Sub message ids, in order; `PublishError` unless every one was confirmed."""
+        deadline = time.monotonic() + self._timeout
+        publisher = client(self._ordering)
+        futures = []
+        try:
+            for message in messages:
+                futures.append(
+                    publisher.publish(
+                        self._topic,
+                        message.data,
+                        ordering_key=message.ordering_key,
+                        retry=self._retry,
+                        timeout=self._timeout,
+                        **message.attributes,
+                    )
+                )
+        except Exception as error:  # e.g. an ordering key paused by an earlier failure
+            self._resume(messages)
+            raise PublishError(f"publish refused: {type(error).__name__}") from error
+        done, pending = concurrent.futures.wait(
+            futures, timeout=max(0.0, deadline - time.monotonic())
+        )
+        failures = [future for future in done if future.exception() is not None]
+        if pending or failures:
+            self._resume(messages)
+            cause = type(failures[0].exception()).__name__ if failures else "timeout"
+            raise PublishError(
+                f"{len(failures)} failed and {len(pending)} unconfirmed of {len(futures)} ({cause})"
+            )
+        return [future.result() for future in futures]
+
+    def _resume(self, messages: Sequence[OutgoingMessage]) -> None:
+        """After a failed ordered publish the key is paused; resume it so the user's next
+        request (Segment's retry) is not refused forever."""
+        if not self._ordering:
+            return
+        publisher = client(True)
+        for key in {message.ordering_key for message in messages if message.ordering_key}:
+            publisher.resume_publish(self._topic, key)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import functions_framework
 import pytest
+from flask.testing import FlaskClient
+from google.api_core.exceptions import DeadlineExceeded
+from google.cloud import pubsub_v1
 
+import settings
 from mapper import MappingOptions, Plan, map_message
+
+from .emulator import Emulator, running_emulator
 
 # A fixed "now" keeps the timestamp window deterministic.
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -20,3 +31,98 @@ def plan_for(message: dict[str, Any], **options: Any) -> Plan:
 @pytest.fixture
 def now() -> datetime:
     return NOW
+
+
+# --- Pub/Sub emulator ---------------------------------------------------------------------------
+
+PROJECT = "test-project"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    """One real Pub/Sub emulator for the whole session; every client here talks to it."""
+    with running_emulator() as running:
+        previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+        os.environ["PUBSUB_EMULATOR_HOST"] = running.host
+        try:
+            yield running
+        finally:
+            if previous is None:
+                os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+            else:
+                os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
+class Topic:
+    """A fresh topic with a pull subscription, for asserting what was published."""
+
+    def __init__(self, name: str, ordering: bool = False) -> None:
+        self.name = name
+        self.path = f"projects/{PROJECT}/topics/{name}"
+        self.subscription = f"projects/{PROJECT}/subscriptions/{name}-pull"
+        self._publisher = pubsub_v1.PublisherClient()
+        self._subscriber = pubsub_v1.SubscriberClient()
+        self._publisher.create_topic(name=self.path)
+        self._subscriber.create_subscription(
+            request={
+                "name": self.subscription,
+                "topic": self.path,
+                "enable_message_ordering": ordering,
+            }
+        )
+
+    def pull(self, count: int, timeout: float = 20.0) -> list[pubsub_v1.types.PubsubMessage]:
+        """Pull and ack until `count` messages arrived (or the timeout); extra ones are kept too."""
+        received: list[pubsub_v1.types.PubsubMessage] = []
+        deadline = time.monotonic() + timeout
+        while len(received) < count and time.monotonic() < deadline:
+            try:
+                response = self._subscriber.pull(
+                    subscription=self.subscription,
+                    max_messages=1000,
+                    timeout=max(0.5, min(5.0, deadline - time.monotonic())),
+                )
+            except DeadlineExceeded:
+                continue
+            if response.received_messages:
+                self._subscriber.acknowledge(
+                    subscription=self.subscription,
+                    ack_ids=[m.ack_id for m in response.received_messages],
+                )
+            received.extend(m.message for m in response.received_messages)
+        return received
+
+
+@pytest.fixture
+def topic(emulator: Emulator, request: pytest.FixtureRequest) -> Topic:
+    emulator.reset()
+    return Topic(f"raw-{abs(hash(request.node.nodeid)) % 10**8}")
+
+
+# --- ingest, loaded by the Functions Framework ---------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "seg-7f3c9a1e-live-token"
+MakeIngest = Callable[..., FlaskClient]
+
+
+def clear_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in settings.Settings.model_fields:
+        if name != "PUBSUB_EMULATOR_HOST":
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def make_ingest(monkeypatch: pytest.MonkeyPatch, topic: Topic) -> MakeIngest:
+    """`ingest` loaded by the Functions Framework exactly as Cloud Run loads it, with `env`."""
+
+    def make(**env: Any) -> FlaskClient:
+        clear_settings_env(monkeypatch)
+        base = {"GOOGLE_CLOUD_PROJECT": PROJECT, "PUBSUB_TOPIC": topic.name, "INGEST_TOKEN": TOKEN}
+        for name, value in {**base, **env}.items():
+            monkeypatch.setenv(name, str(value))
+        settings.load.cache_clear()
+        app = functions_framework.create_app(target="ingest", source=str(ROOT / "main.py"))
+        return app.test_client()
+
+    return make

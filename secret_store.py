@@ -1,0 +1,124 @@
+"""Secret Manager access with a cache, rotation refresh and constant-time token checks."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+Fetch = Callable[[str], str]
+
+
+class SecretUnavailable(Exception):
+    """Secret Manager could not be read and nothing usable is cached."""
+
+
+def secret_manager_fetch(endpoint: str = "", timeout: float = 5.0) -> Fetch:
+    """A function reading one secret version's text through the official client.
+
+    With `endpoint` (tests, local stand-ins) the client uses the REST transport and anonymous
+    credentials; otherwise the default transport and Application Default Credentials.
+    """
+    client = None
+    lock = threading.Lock()
+
+    def _client():  # the client type is only imported lazily
+        nonlocal client
+        with lock:
+            if client is None:
+                from google.api_core.client_options import ClientOptions
+                from google.cloud import secretmanager
+
+                if endpoint:
+                    from google.auth.credentials import AnonymousCredentials
+
+                    client = secretmanager.SecretManagerServiceClient(
+                        transport="rest",
+                        client_options=ClientOptions(api_endpoint=endpoint),
+                        credentials=AnonymousCredentials(),
+                    )
+                else:
+                    client = secretmanager.SecretManagerServiceClient()
+            return client
+
+    def fetch(version: str) -> str:
+        # One attempt with a short timeout: the verifier decides when to try again.
+        response = _client().access_secret_version(name=version, retry=None, timeout=timeout)
+        return response.payload.data.decode("utf-8").strip()
+
+    return fetch
+
+
+def matches_any(presented: str, accepted: Sequence[str]) -> bool:
+    """Compare against every accepted value in constant time (no early exit on a match)."""
+    given = presented.encode("utf-8", "surrogateescape")
+    results = [hmac.compare_digest(given, value.encode("utf-8")) for value in accepted]
+    return any(results)
+
+
+class TokenVerifier:
+    """Accepts the tokens given directly plus every listed Secret Manager version.
+
+    Secrets are cached for `cache_seconds`. An unknown token triggers one early refresh (at most
+    once every `min_refresh_seconds`), so a rotation takes effect without a redeploy. When Secret
+    Manager is down, cached tokens keep working; with nothing cached, `SecretUnavailable`.
+    """
+
+    def __init__(
+        self,
+        direct_tokens: Sequence[str],
+        secret_versions: Sequence[str],
+        fetch: Fetch,
+        cache_seconds: float,
+        min_refresh_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._direct = list(direct_tokens)
+        self._versions = list(secret_versions)
+        self._fetch = fetch
+        self._cache_seconds = cache_seconds
+        self._min_refresh = min_refresh_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: list[str] = []
+        self._fetched_at: float | None = None
+        self._tried_at: float | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._direct or self._versions)
+
+    def verify(self, presented: str) -> bool:
+        if matches_any(presented, self._direct):
+            return True
+        if not self._versions:
+            return False
+        if matches_any(presented, self._secrets(force=False)):
+            return True
+        return matches_any(presented, self._secrets(force=True))
+
+    def _secrets(self, force: bool) -> list[str]:
+        now = self._clock()
+        with self._lock:
+            fresh = self._fetched_at is not None and now - self._fetched_at < self._cache_seconds
+            if fresh and not force:
+                return self._cached
+            last_failed = self._tried_at is not None and self._tried_at != self._fetched_at
+            recently_tried = self._tried_at is not None and now - self._tried_at < self._min_refresh
+            if recently_tried and (force or last_failed):
+                return self._available()  # tried a moment ago: do not hammer Secret Manager
+            self._tried_at = now
+            try:
+                values = [self._fetch(version) for version in self._versions]
+            except Exception:
+                # Keep serving what is cached; with nothing cached the caller answers 503.
+                return self._available()
+            self._cached = [value for value in values if value]
+            self._fetched_at = now
+            return self._available()
+
+    def _available(self) -> list[str]:
+        if self._fetched_at is None:
+            raise SecretUnavailable("Secret Manager could not be read and no token is cached")
+        return self._cached

@@ -1,0 +1,60 @@
+"""A local HTTP server answering like Secret Manager's REST API (`GET /v1/{version}:access`)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class SecretManagerStandIn:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}  # full version name -> secret text
+        self.down = False
+        self.requests: list[str] = []
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stand_in.requests.append(self.path)
+                if stand_in.down:
+                    return self._json(
+                        503, _error(503, "UNAVAILABLE", "The service is unavailable.")
+                    )
+                name = self.path.split("?", 1)[0].removeprefix("/v1/").removesuffix(":access")
+                if (
+                    not self.path.split("?", 1)[0].endswith(":access")
+                    or name not in stand_in.values
+                ):
+                    return self._json(404, _error(404, "NOT_FOUND", f"Secret [{name}] not found."))
+                data = base64.b64encode(stand_in.values[name].encode()).decode()
+                return self._json(200, {"name": name, "payload": {"data": data}})
+
+            def _json(self, status: int, body: dict[str, Any]) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SecretManagerStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _error(code: int, status: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": status}}
