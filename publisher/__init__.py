@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 from google.api_core.retry import Retry
 from google.cloud import pubsub_v1
+from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
 from mapper.sanitize import id_text
 
@@ -23,6 +26,17 @@ from mapper.sanitize import id_text
 BATCH_SETTINGS = pubsub_v1.types.BatchSettings(
     max_messages=500, max_bytes=4 * 1024 * 1024, max_latency=0.005
 )
+
+# gRPC backs off up to 120 s between reconnects after an outage, far past our 4 s answer deadline;
+# capping it at 1 s means the first request after Pub/Sub is back succeeds.
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+]
 
 _clients: dict[bool, pubsub_v1.PublisherClient] = {}
 _clients_lock = threading.Lock()
@@ -33,12 +47,22 @@ def client(ordering: bool = False) -> pubsub_v1.PublisherClient:
     with _clients_lock:
         if ordering not in _clients:
             _clients[ordering] = pubsub_v1.PublisherClient(
+                transport=_transport(),
                 batch_settings=BATCH_SETTINGS,
                 publisher_options=pubsub_v1.types.PublisherOptions(
                     enable_message_ordering=ordering
                 ),
             )
         return _clients[ordering]
+
+
+def _transport() -> PublisherGrpcTransport:
+    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if emulator:
+        channel = grpc.insecure_channel(emulator, options=CHANNEL_OPTIONS)
+    else:
+        channel = PublisherGrpcTransport.create_channel(options=CHANNEL_OPTIONS)
+    return PublisherGrpcTransport(channel=channel)
 
 
 class PublishError(Exception):
