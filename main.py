@@ -1,8 +1,9 @@
-"""Cloud Run entry points: `ingest` (Segment webhook) and `deliver` (Pub/Sub push). Wiring only."""
+"""Cloud Run entry points (`ingest`: the Segment webhook). Wiring only."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from functools import lru_cache
@@ -101,6 +102,6 @@ def ingest(request: flask.Request) -> flask.Response:
             request.headers.get("X-Cloud-Trace-Context"), SETTINGS.GOOGLE_CLOUD_PROJECT
         ),
     }
-    level = 20 if response.status_code < 500 else 40
+    level = logging.INFO if response.status_code < 500 else logging.ERROR
     LOG.log(level, "ingest %s", response.status_code, extra={"fields": fields})
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import threading
 import time
@@ -20,27 +21,21 @@ def secret_manager_fetch(endpoint: str = "", timeout: float = 5.0) -> Fetch:
     With `endpoint` (tests, local stand-ins) the client uses the REST transport and anonymous
     credentials; otherwise the default transport and Application Default Credentials.
     """
-    client = None
-    lock = threading.Lock()
 
-    def _client():  # the client type is only imported lazily
-        nonlocal client
-        with lock:
-            if client is None:
-                from google.api_core.client_options import ClientOptions
-                from google.cloud import secretmanager
+    @functools.cache
+    def _client():  # imported and created on first use, so importing main stays fast
+        from google.cloud import secretmanager
 
-                if endpoint:
-                    from google.auth.credentials import AnonymousCredentials
+        if not endpoint:
+            return secretmanager.SecretManagerServiceClient()
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
 
-                    client = secretmanager.SecretManagerServiceClient(
-                        transport="rest",
-                        client_options=ClientOptions(api_endpoint=endpoint),
-                        credentials=AnonymousCredentials(),
-                    )
-                else:
-                    client = secretmanager.SecretManagerServiceClient()
-            return client
+        return secretmanager.SecretManagerServiceClient(
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=endpoint),
+            credentials=AnonymousCredentials(),
+        )
 
     def fetch(version: str) -> str:
         # One attempt with a short timeout: the verifier decides when to try again.
@@ -84,10 +79,6 @@ class TokenVerifier:
         self._cached: list[str] = []
         self._fetched_at: float | None = None
         self._tried_at: float | None = None
-
-    @property
-    def configured(self) -> bool:
-        return bool(self._direct or self._versions)
 
     def verify(self, presented: str) -> bool:
         if matches_any(presented, self._direct):

@@ -7,7 +7,7 @@ trace at the first request.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
             )
         if self.DRY_RUN is False and not self.SAASQUATCH_TENANT_ALIAS:
             raise ValueError("DRY_RUN=false needs SAASQUATCH_TENANT_ALIAS and an API key")
-        self.mapping_options  # the event key map is checked here too  # noqa: B018
+        self.mapping_options  # built (and the event key map checked) once, at start  # noqa: B018
         return self
 
     @property
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
             return self.DRY_RUN
         return not self.SAASQUATCH_TENANT_ALIAS
 
-    @property
+    @cached_property
     def mapping_options(self) -> MappingOptions:
         return MappingOptions(
             track_upsert_strategy=self.TRACK_UPSERT_STRATEGY,

@@ -1,6 +1,7 @@
 """Pub/Sub publishing: one lazy process-wide client, publish many, wait for every future.
 
-`PUBSUB_EMULATOR_HOST` is honoured by the client library itself.
+The channel is built here (to cap gRPC's reconnect backoff), so `PUBSUB_EMULATOR_HOST` is read
+here too, exactly as the client library would read it.
 """
 
 from __future__ import annotations
@@ -104,10 +105,6 @@ class Publisher:
         self._timeout = timeout
         # The client's own retries stop before our deadline, so no future outlives the answer.
         self._retry = Retry(initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout)
-
-    @property
-    def topic(self) -> str:
-        return self._topic
 
     def publish_all(self, messages: Sequence[OutgoingMessage]) -> list[str]:
         """Pub/Sub message ids, in order; `PublishError` unless every one was confirmed."""
