@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -53,9 +54,23 @@ def trace_fields(header: str | None, project: str) -> dict[str, str]:
     return {_TRACE_KEY: f"projects/{project}/traces/{trace_id}"}
 
 
-def redact_email(value: str) -> str:
-    """`peter.gibbons@example.com` -> `p***@example.com`: enough to recognise, not to reuse."""
-    local, at, domain = value.partition("@")
-    if not at:
-        return "***"
-    return f"{local[:1]}***@{domain}"
+# An address anywhere in a text, also percent-encoded in a URL path (`%40`).
+_EMAIL = re.compile(
+    r"(?P<local>[^\s@\"'<>()\[\]{},;:/?#=&]+?)(?P<at>@|%40)"
+    r"(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+)
+
+
+def redact_emails(value: Any) -> Any:
+    """`value` with every email address in its strings (keys too) redacted, at any depth."""
+    if isinstance(value, str):
+        return _EMAIL.sub(_redacted, value)
+    if isinstance(value, dict):
+        return {redact_emails(key): redact_emails(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_emails(item) for item in value]
+    return value
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return f"{match['local'][:1]}***{match['at']}{match['domain']}"

@@ -52,25 +52,23 @@ def matches_any(presented: str, accepted: Sequence[str]) -> bool:
     return any(results)
 
 
-class TokenVerifier:
-    """Accepts the tokens given directly plus every listed Secret Manager version.
+class SecretCache:
+    """Secret Manager versions read together and cached for `cache_seconds`.
 
-    Secrets are cached for `cache_seconds`. An unknown token triggers one early refresh (at most
-    once every `min_refresh_seconds`), so a rotation takes effect without a redeploy. When Secret
-    Manager is down, cached tokens keep working; with nothing cached, `SecretUnavailable`.
+    `get(force=True)` re-reads early, but at most once every `min_refresh_seconds`, so a burst of
+    unknown tokens or rejected keys cannot hammer Secret Manager. When it is down, the cached
+    values keep being served; with nothing cached, `SecretUnavailable`.
     """
 
     def __init__(
         self,
-        direct_tokens: Sequence[str],
-        secret_versions: Sequence[str],
+        versions: Sequence[str],
         fetch: Fetch,
         cache_seconds: float,
         min_refresh_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._direct = list(direct_tokens)
-        self._versions = list(secret_versions)
+        self._versions = list(versions)
         self._fetch = fetch
         self._cache_seconds = cache_seconds
         self._min_refresh = min_refresh_seconds
@@ -80,16 +78,8 @@ class TokenVerifier:
         self._fetched_at: float | None = None
         self._tried_at: float | None = None
 
-    def verify(self, presented: str) -> bool:
-        if matches_any(presented, self._direct):
-            return True
-        if not self._versions:
-            return False
-        if matches_any(presented, self._secrets(force=False)):
-            return True
-        return matches_any(presented, self._secrets(force=True))
-
-    def _secrets(self, force: bool) -> list[str]:
+    def get(self, force: bool = False) -> list[str]:
+        """The non-empty values, in the order of the versions."""
         now = self._clock()
         with self._lock:
             fresh = self._fetched_at is not None and now - self._fetched_at < self._cache_seconds
@@ -103,7 +93,6 @@ class TokenVerifier:
             try:
                 values = [self._fetch(version) for version in self._versions]
             except Exception:
-                # Keep serving what is cached; with nothing cached the caller answers 503.
                 return self._available()
             self._cached = [value for value in values if value]
             self._fetched_at = now
@@ -111,5 +100,65 @@ class TokenVerifier:
 
     def _available(self) -> list[str]:
         if self._fetched_at is None:
-            raise SecretUnavailable("Secret Manager could not be read and no token is cached")
+            raise SecretUnavailable("Secret Manager could not be read and nothing is cached")
         return self._cached
+
+
+class TokenVerifier:
+    """Accepts the tokens given directly plus every listed Secret Manager version.
+
+    An unknown token triggers one early refresh, so a rotation takes effect without a redeploy.
+    """
+
+    def __init__(
+        self,
+        direct_tokens: Sequence[str],
+        secret_versions: Sequence[str],
+        fetch: Fetch,
+        cache_seconds: float,
+        min_refresh_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._direct = list(direct_tokens)
+        self._secrets = (
+            SecretCache(secret_versions, fetch, cache_seconds, min_refresh_seconds, clock)
+            if secret_versions
+            else None
+        )
+
+    def verify(self, presented: str) -> bool:
+        if matches_any(presented, self._direct):
+            return True
+        if self._secrets is None:
+            return False
+        if matches_any(presented, self._secrets.get()):
+            return True
+        return matches_any(presented, self._secrets.get(force=True))
+
+
+class SecretValue:
+    """One secret (the SaaSquatch API key) from Secret Manager, cached; `refresh` says whether a
+    forced re-read found a different value, so a caller can resend after a rotation."""
+
+    def __init__(
+        self,
+        version: str,
+        fetch: Fetch,
+        cache_seconds: float,
+        min_refresh_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cache = SecretCache([version], fetch, cache_seconds, min_refresh_seconds, clock)
+
+    def value(self) -> str:
+        values = self._cache.get()
+        if not values:
+            raise SecretUnavailable("the secret is empty")
+        return values[0]
+
+    def refresh(self) -> bool:
+        try:
+            before = self._cache.get()
+            return self._cache.get(force=True) != before
+        except SecretUnavailable:
+            return False

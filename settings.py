@@ -70,6 +70,13 @@ class Settings(BaseSettings):
             raise ValueError("must be a JSON object of event name -> event key")
         return value
 
+    @field_validator("SAASQUATCH_BASE_URL", "PUSH_CERTS_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
     @field_validator("LOG_LEVEL")
     @classmethod
     def _level(cls, value: str) -> str:

@@ -40,7 +40,12 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
-def read_body(stream: IO[bytes], content_length: int | None, limit: int) -> bytes:
+def read_body(
+    stream: IO[bytes],
+    content_length: int | None,
+    limit: int,
+    expected: str = "a Segment message, an array of them or a batch",
+) -> bytes:
     """At most `limit` bytes; refused before reading when the declared length is already over."""
     if content_length is not None and content_length > limit:
         raise Refusal(413, f"body is {content_length} bytes; the limit is {limit}")
@@ -48,7 +53,7 @@ def read_body(stream: IO[bytes], content_length: int | None, limit: int) -> byte
     if len(raw) > limit:
         raise Refusal(413, f"body is over the limit of {limit} bytes")
     if not raw.strip():
-        raise Refusal(400, "empty body: send a Segment message, an array of them or a batch")
+        raise Refusal(400, f"empty body: send {expected}")
     return raw
 
 

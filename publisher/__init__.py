@@ -7,20 +7,28 @@ here too, exactly as the client library would read it.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 import grpc
 from google.api_core.retry import Retry
 from google.cloud import pubsub_v1
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
-from mapper.sanitize import id_text
+from .dead_letter import ADDED_ATTRIBUTES, dead_letter_message
+from .messages import OutgoingMessage, segment_message
+
+__all__ = [
+    "ADDED_ATTRIBUTES",
+    "OutgoingMessage",
+    "PublishError",
+    "Publisher",
+    "client",
+    "dead_letter_message",
+    "segment_message",
+]
 
 # Batches close after 5 ms or 500 messages: short enough that a lone webhook is not held back,
 # long enough that concurrent requests share publish calls.
@@ -68,32 +76,6 @@ def _transport() -> PublisherGrpcTransport:
 
 class PublishError(Exception):
     """At least one message was not confirmed by Pub/Sub in time."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
-    data: bytes
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    ordering_key: str = ""
-
-
-def segment_message(message: Mapping[str, Any], ordering: bool) -> OutgoingMessage:
-    """A Segment message as ingest publishes it: its JSON, `type`/`messageId` attributes, and
-    with ordering on, the key `userId` (else `anonymousId`)."""
-    attributes: dict[str, str] = {}
-    kind = message.get("type")
-    if isinstance(kind, str) and kind:
-        attributes["type"] = kind[:1024]
-    message_id = id_text(message.get("messageId"))
-    if message_id:
-        attributes["messageId"] = message_id[:1024]
-    key = ""
-    if ordering:
-        key = id_text(message.get("userId")) or id_text(message.get("anonymousId")) or ""
-    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass"
-    )
-    return OutgoingMessage(data, attributes, key[:1024])
 
 
 class Publisher:

@@ -1,4 +1,4 @@
-"""Shared helpers for the mapper tests."""
+"""Shared fixtures: the Pub/Sub emulator, the SaaSquatch stand-in, and both entry points."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import settings
 from mapper import MappingOptions, Plan, map_message
 
 from .emulator import Emulator, running_emulator
+from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
 
 # A fixed "now" keeps the timestamp window deterministic.
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -123,6 +124,53 @@ def make_ingest(monkeypatch: pytest.MonkeyPatch, topic: Topic) -> MakeIngest:
             monkeypatch.setenv(name, str(value))
         settings.load.cache_clear()
         app = functions_framework.create_app(target="ingest", source=str(ROOT / "main.py"))
+        return app.test_client()
+
+    return make
+
+
+# --- SaaSquatch stand-in and deliver -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def running_saasquatch() -> Iterator[SaaSquatchStandIn]:
+    with SaaSquatchStandIn() as running:
+        yield running
+
+
+@pytest.fixture
+def stand_in(running_saasquatch: SaaSquatchStandIn) -> SaaSquatchStandIn:
+    """The SaaSquatch stand-in, emptied: no requests, no users, no faults."""
+    running_saasquatch.reset()
+    running_saasquatch.api_keys = {API_KEY}
+    return running_saasquatch
+
+
+MakeDeliver = Callable[..., FlaskClient]
+
+
+@pytest.fixture
+def make_deliver(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, stand_in: SaaSquatchStandIn
+) -> MakeDeliver:
+    """`deliver` loaded by the Functions Framework, sending to the stand-in; `env` overrides."""
+
+    def make(**env: Any) -> FlaskClient:
+        clear_settings_env(monkeypatch)
+        base = {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "SAASQUATCH_TENANT_ALIAS": TENANT,
+            "SAASQUATCH_API_KEY": API_KEY,
+            "SAASQUATCH_BASE_URL": stand_in.base_url,
+            "SAASQUATCH_TIMEOUT_SECONDS": "1",
+        }
+        for name, value in {**base, **env}.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, str(value))
+        settings.load.cache_clear()
+        app = functions_framework.create_app(target="deliver", source=str(ROOT / "main.py"))
         return app.test_client()
 
     return make

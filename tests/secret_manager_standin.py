@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .local_http import LocalServer, QuietHandler, answer_json
 
 
 class SecretManagerStandIn:
@@ -16,7 +15,7 @@ class SecretManagerStandIn:
         self.requests: list[str] = []
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 stand_in.requests.append(self.path)
                 if stand_in.down:
@@ -33,27 +32,17 @@ class SecretManagerStandIn:
                 return self._json(200, {"name": name, "payload": {"data": data}})
 
             def _json(self, status: int, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                answer_json(self, status, body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LocalServer(Handler)
+        self.endpoint = self._server.base_url
 
     def __enter__(self) -> SecretManagerStandIn:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 def _error(code: int, status: str, message: str) -> dict[str, Any]:

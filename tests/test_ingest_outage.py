@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from .emulator import Emulator, free_port
+from .emulator import Emulator
+from .served import served
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "outage-token"
 
 
@@ -29,35 +25,6 @@ def outage_emulator() -> Iterator[Emulator]:
     emulator.start()
     yield emulator
     emulator.stop()
-
-
-def serve_ingest(emulator: Emulator) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PUBSUB_", "INGEST_"))},
-        "PUBSUB_EMULATOR_HOST": emulator.host,
-        "GOOGLE_CLOUD_PROJECT": "outage",
-        "PUBSUB_TOPIC": "raw",
-        "INGEST_TOKEN": TOKEN,
-        "PUBLISH_TIMEOUT_SECONDS": "2",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--target=ingest", f"--port={port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return process, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("ingest did not start")
 
 
 def send(url: str, n: int) -> requests.Response:
@@ -75,8 +42,15 @@ def test_emulator_down_is_503_and_the_next_request_after_it_is_back_succeeds(
     outage_emulator: Emulator,
 ) -> None:
     create_topic(outage_emulator, "raw")
-    process, url = serve_ingest(outage_emulator)
-    try:
+    env = {
+        "PUBSUB_EMULATOR_HOST": outage_emulator.host,
+        "GOOGLE_CLOUD_PROJECT": "outage",
+        "PUBSUB_TOPIC": "raw",
+        "INGEST_TOKEN": TOKEN,
+        "PUBLISH_TIMEOUT_SECONDS": "2",
+    }
+    with served("ingest", env) as ingest:
+        url = ingest.url
         assert send(url, 1).status_code == 200
         outage_emulator.stop()
         started = time.monotonic()
@@ -88,6 +62,3 @@ def test_emulator_down_is_503_and_the_next_request_after_it_is_back_succeeds(
         outage_emulator.start()
         create_topic(outage_emulator, "raw")  # the emulator keeps no state across restarts
         assert send(url, 3).status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

@@ -17,6 +17,42 @@ from .saasquatch_rules import PURCHASE_FIELDS, REFUND_FIELDS, check_events
 PAYLOADS = Path(__file__).parent / "payloads"
 
 
+# The Segment spec's Order Completed example, as SaaSquatch purchase fields.
+ORDER_COMPLETED_FIELDS = {
+    "checkout_id": "fksdjfsdjfisjf9sdfjsd9f",
+    "order_id": "50314b8e9bcf000000000000",
+    "affiliation": "Google Store",
+    "coupon": "hasbros",
+    "subtotal": 22.5,
+    "total": 27.5,
+    "revenue": 25.0,
+    "shipping": 3,
+    "tax": 2,
+    "discount": 2.5,
+    "currency": "USD",
+    "products": [
+        {
+            "product_id": "507f1f77bcf86cd799439011",
+            "sku": "45790-32",
+            "category": "Games",
+            "name": "Monopoly: 3rd Edition",
+            "url": "https://www.example.com/product/path",
+            "image_url": "https://www.example.com/product/path.jpg",
+            "price": 19,
+            "quantity": 1,
+        },
+        {
+            "product_id": "505bd76785ebb509fc183733",
+            "sku": "46493-32",
+            "category": "Games",
+            "name": "Uno Card Game",
+            "price": 3,
+            "quantity": 2,
+        },
+    ],
+}
+
+
 def order_completed(**properties: Any) -> dict[str, Any]:
     message = json.loads((PAYLOADS / "order_completed.json").read_text())
     message["properties"].update(properties)
@@ -41,39 +77,7 @@ def fields_of(message: dict[str, Any], **options: Any) -> dict[str, Any]:
 def test_order_completed_spec_example_becomes_an_exact_purchase() -> None:
     plan = plan_for(order_completed())
     assert plan.event_key == "purchase"
-    assert fields_of(order_completed()) == {
-        "checkout_id": "fksdjfsdjfisjf9sdfjsd9f",
-        "order_id": "50314b8e9bcf000000000000",
-        "affiliation": "Google Store",
-        "coupon": "hasbros",
-        "subtotal": 22.5,
-        "total": 27.5,
-        "revenue": 25.0,
-        "shipping": 3,
-        "tax": 2,
-        "discount": 2.5,
-        "currency": "USD",
-        "products": [
-            {
-                "product_id": "507f1f77bcf86cd799439011",
-                "sku": "45790-32",
-                "category": "Games",
-                "name": "Monopoly: 3rd Edition",
-                "url": "https://www.example.com/product/path",
-                "image_url": "https://www.example.com/product/path.jpg",
-                "price": 19,
-                "quantity": 1,
-            },
-            {
-                "product_id": "505bd76785ebb509fc183733",
-                "sku": "46493-32",
-                "category": "Games",
-                "name": "Uno Card Game",
-                "price": 3,
-                "quantity": 2,
-            },
-        ],
-    }
+    assert fields_of(order_completed()) == ORDER_COMPLETED_FIELDS
 
 
 def test_order_refunded_spec_example_becomes_an_exact_refund() -> None:

@@ -136,6 +136,9 @@ def test_constant_time_comparison_checks_every_token() -> None:
         ({"EVENT_KEY_MAP": '{"Signed Up": "bad key!"}'}, "event keys"),
         ({"SAASQUATCH_TENANT_ALIAS": "test_abc123"}, "SAASQUATCH_API_KEY"),
         ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
+        ({"SAASQUATCH_BASE_URL": "app.referralsaasquatch.com"}, "SAASQUATCH_BASE_URL"),
+        ({"PUSH_CERTS_URL": "ftp://certs"}, "PUSH_CERTS_URL"),
+        ({"SAASQUATCH_TIMEOUT_SECONDS": "0"}, "SAASQUATCH_TIMEOUT_SECONDS"),
     ],
 )
 def test_a_wrong_setting_stops_the_process_with_one_line(env: dict[str, str], names: str) -> None:

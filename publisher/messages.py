@@ -1,0 +1,36 @@
+"""The Pub/Sub messages this project publishes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mapper.sanitize import id_text
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    data: bytes
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    ordering_key: str = ""
+
+
+def segment_message(message: Mapping[str, Any], ordering: bool) -> OutgoingMessage:
+    """A Segment message as ingest publishes it: its JSON, `type`/`messageId` attributes, and
+    with ordering on, the key `userId` (else `anonymousId`)."""
+    attributes: dict[str, str] = {}
+    kind = message.get("type")
+    if isinstance(kind, str) and kind:
+        attributes["type"] = kind[:1024]
+    message_id = id_text(message.get("messageId"))
+    if message_id:
+        attributes["messageId"] = message_id[:1024]
+    key = ""
+    if ordering:
+        key = id_text(message.get("userId")) or id_text(message.get("anonymousId")) or ""
+    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
+    return OutgoingMessage(data, attributes, key[:1024])

@@ -1,0 +1,191 @@
+"""One SaaSquatch REST client per process: a pooled session, Basic auth, timeouts, typed errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from mapper import Call
+
+from .errors import ApiError, NoAnswer, UnexpectedAnswer, UnsendableBody
+
+# The longest Retry-After we pass on; beyond it Pub/Sub's own backoff is the better guide.
+MAX_RETRY_AFTER = 600.0
+
+
+class ApiKey(Protocol):
+    """Where the API key comes from; `refresh` re-reads it and says whether it changed."""
+
+    def value(self) -> str: ...
+
+    def refresh(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedApiKey:
+    key: str
+
+    def value(self) -> str:
+        return self.key
+
+    def refresh(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A successful answer: its status and its JSON body (None when it had none)."""
+
+    status: int
+    body: Any = None
+
+
+def basic_auth(api_key: str) -> str:
+    """SaaSquatch's Basic auth: an empty user name and the API key as the password."""
+    return "Basic " + base64.b64encode(f":{api_key}".encode()).decode("ascii")
+
+
+def tenant_url(base_url: str, tenant_alias: str) -> str:
+    return f"{base_url.rstrip('/')}/api/v1/{quote(tenant_alias, safe='')}"
+
+
+class SaaSquatchClient:
+    """Sends the mapper's `Call`s. Safe to share between threads; reuses connections.
+
+    It never retries on its own: redelivery is Pub/Sub's job, with its backoff. The one exception
+    is a 401 right after the API key changed in Secret Manager (rotation), which is resent once.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        tenant_alias: str,
+        api_key: ApiKey,
+        timeout: float,
+        pool_size: int = 32,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._root = tenant_url(base_url, tenant_alias)
+        self._api_key = api_key
+        # A short connect timeout: an unreachable host should not use up the whole budget.
+        self._timeout = (min(timeout, 3.05), timeout)
+        self._clock = clock
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def url(self, call: Call) -> str:
+        return self._root + call.path
+
+    def send(self, call: Call) -> Answer:
+        """The answer to `call`, or a `SaaSquatchError` saying why there is none."""
+        data = None
+        if call.body is not None:
+            try:
+                data = json.dumps(call.body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            except (TypeError, ValueError) as error:
+                raise UnsendableBody(f"{call.purpose} body is not valid JSON: {error}") from None
+        response = self._request(call, data, self._key())
+        if response.status_code == 401 and self._rotated():
+            response = self._request(call, data, self._key())
+        return self._read(response)
+
+    def _key(self) -> str:
+        try:
+            return self._api_key.value()
+        except Exception as error:
+            raise NoAnswer("api_key_unavailable", f"API key unavailable: {error}") from None
+
+    def _rotated(self) -> bool:
+        try:
+            return self._api_key.refresh()
+        except Exception:
+            return False
+
+    def _request(self, call: Call, data: bytes | None, api_key: str) -> requests.Response:
+        headers = {"Accept": "application/json", "Authorization": basic_auth(api_key)}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        headers.update(call.headers)
+        try:
+            return self._session.request(
+                call.method,
+                self.url(call),
+                params=call.params or None,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise NoAnswer("saasquatch_timeout", "no answer within the timeout") from None
+        except requests.RequestException as error:
+            # Connection refused or reset, DNS failure, TLS error: the host may be back later.
+            raise NoAnswer("saasquatch_unreachable", type(error).__name__) from None
+
+    def _read(self, response: requests.Response) -> Answer:
+        status = response.status_code
+        content_type = response.headers.get("Content-Type", "")
+        body = _json_body(response)
+        if 200 <= status < 300:
+            if body is _NOT_JSON:
+                raise UnexpectedAnswer(status, content_type)
+            return Answer(status, body)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            raise ApiError(
+                body["message"],
+                status,
+                _text_or_none(body.get("apiErrorCode")),
+                _text_or_none(body.get("rsCode")),
+                retry_after,
+            )
+        raise UnexpectedAnswer(status, content_type, retry_after)
+
+
+_NOT_JSON = object()
+
+
+def _json_body(response: requests.Response) -> Any:
+    """The parsed body; None when empty; `_NOT_JSON` when it is something else (an HTML page)."""
+    if not response.content.strip():
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from `Retry-After` (delta-seconds or an HTTP date), capped; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

@@ -1,0 +1,41 @@
+"""DRY_RUN: the calls are logged instead of sent, and count as delivered."""
+
+from __future__ import annotations
+
+import logging
+
+import logs
+from mapper import Call
+
+from .client import Answer, tenant_url
+
+# Written in the URL when no tenant is configured, so the log still shows the full shape.
+PLACEHOLDER_TENANT = "TENANT_ALIAS"
+
+
+class DryRunClient:
+    """Same `send` as the real client. The log shows method, URL, query and body, with email
+    addresses redacted; of the end user's headers only the names (an IP is personal data)."""
+
+    def __init__(self, base_url: str, tenant_alias: str, logger: logging.Logger) -> None:
+        self._root = tenant_url(base_url, tenant_alias or PLACEHOLDER_TENANT)
+        self._log = logger
+
+    def url(self, call: Call) -> str:
+        return self._root + call.path
+
+    def send(self, call: Call) -> Answer:
+        shown = {
+            "dry_run": True,
+            "purpose": str(call.purpose),
+            "method": call.method,
+            "url": logs.redact_emails(self.url(call)),
+        }
+        if call.params:
+            shown["params"] = dict(call.params)
+        if call.headers:
+            shown["end_user_headers"] = sorted(call.headers)
+        if call.body is not None:
+            shown["body"] = logs.redact_emails(call.body)
+        self._log.info("dry run: %s %s", call.method, shown["url"], extra={"fields": shown})
+        return Answer(200, None)

@@ -1,0 +1,67 @@
+"""The ways a SaaSquatch call can fail, modelled on the SaaSquatch Java SDK.
+
+`ApiError` is an answer SaaSquatch itself gave (a JSON error body); `UnexpectedAnswer` is one it
+did not (an HTML page from a proxy, a redirect); `NoAnswer` means the request never got one.
+`transient` says whether sending the same call later can succeed.
+"""
+
+from __future__ import annotations
+
+
+def is_transient_status(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+class SaaSquatchError(Exception):
+    """Base: `status` (None without an answer) and the server's `Retry-After` in seconds."""
+
+    status: int | None = None
+    retry_after: float | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.status is None or is_transient_status(self.status)
+
+
+class ApiError(SaaSquatchError):
+    """SaaSquatch's own error body: `{"message", "statusCode", "apiErrorCode"?, "rsCode"?}`."""
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int,
+        api_error_code: str | None = None,
+        rs_code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"SaaSquatch answered {status_code}: {message}")
+        self.message = message
+        self.status_code = status_code
+        self.status = status_code
+        self.api_error_code = api_error_code
+        self.rs_code = rs_code
+        self.retry_after = retry_after
+
+
+class UnexpectedAnswer(SaaSquatchError):
+    """An answer that is neither success nor a SaaSquatch error body."""
+
+    def __init__(self, status: int, content_type: str, retry_after: float | None = None) -> None:
+        kind = content_type.split(";", 1)[0].strip() or "no content type"
+        super().__init__(f"unexpected answer {status} ({kind})")
+        self.status = status
+        self.content_type = content_type
+        self.retry_after = retry_after
+
+
+class NoAnswer(SaaSquatchError):
+    """No answer at all: always transient. `reason` is `saasquatch_timeout`,
+    `saasquatch_unreachable` or `api_key_unavailable`."""
+
+    def __init__(self, reason: str, cause: str) -> None:
+        super().__init__(cause)
+        self.reason = reason
+
+
+class UnsendableBody(ValueError):
+    """The call's body cannot be written as JSON (NaN, a lone surrogate): never sendable."""

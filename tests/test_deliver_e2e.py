@@ -1,0 +1,341 @@
+"""The delivery half of the pipeline, end to end: messages published to the real Pub/Sub emulator
+are pushed to `deliver` (served by functions-framework), which calls the SaaSquatch stand-in.
+
+The emulator redelivers a nacked push after about a second; tests wait for outcomes, and sleep
+for a fixed time only to show that something did *not* happen again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.cloud import pubsub_v1
+
+from .conftest import PROJECT, Topic
+from .emulator import Emulator, free_port
+from .saasquatch_standin import API_KEY, TENANT, Recorded, SaaSquatchStandIn
+from .served import Served, served
+from .test_mapper_ecommerce import ORDER_COMPLETED_FIELDS
+
+pytestmark = pytest.mark.e2e
+
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
+DEAD_LETTER_TOPIC = "e2e-dead-letters"
+RAW_TOPIC = "e2e-raw-events"
+BASE = f"/api/v1/{TENANT}/open/account"
+
+
+def deliver_env(emulator: Emulator, base_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "PUBSUB_EMULATOR_HOST": emulator.host,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "DEAD_LETTER_TOPIC": DEAD_LETTER_TOPIC,
+        "SAASQUATCH_TENANT_ALIAS": TENANT,
+        "SAASQUATCH_API_KEY": API_KEY,
+        "SAASQUATCH_BASE_URL": base_url,
+        "SAASQUATCH_TIMEOUT_SECONDS": "0.5",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def deliver(emulator: Emulator, running_saasquatch: SaaSquatchStandIn) -> Iterator[Served]:
+    with served("deliver", deliver_env(emulator, running_saasquatch.base_url)) as function:
+        yield function
+
+
+class Pipeline:
+    """The raw-events topic, its push subscription to `deliver`, and the dead-letter topic."""
+
+    def __init__(self, emulator: Emulator, deliver_url: str) -> None:
+        emulator.reset()
+        self.dead_letters = Topic(DEAD_LETTER_TOPIC)
+        self.topic = f"projects/{PROJECT}/topics/{RAW_TOPIC}"
+        self._publisher = pubsub_v1.PublisherClient()
+        self._publisher.create_topic(name=self.topic)
+        pubsub_v1.SubscriberClient().create_subscription(
+            request={
+                "name": f"projects/{PROJECT}/subscriptions/{RAW_TOPIC}-deliver",
+                "topic": self.topic,
+                "push_config": {"push_endpoint": deliver_url},
+                "ack_deadline_seconds": 10,
+                # No retry policy: with one, the emulator now and then strands a message it
+                # has pushed twice (seen in about 1 run in 6); without, it redelivers a
+                # nacked push after about a second, every time.
+            }
+        )
+
+    def publish(self, message: dict[str, Any] | bytes, **attributes: str) -> str:
+        data = message if isinstance(message, bytes) else json.dumps(message).encode()
+        return self._publisher.publish(self.topic, data, **attributes).result(timeout=10)
+
+
+@pytest.fixture
+def pipeline(emulator: Emulator, deliver: Served, stand_in: SaaSquatchStandIn) -> Pipeline:
+    return Pipeline(emulator, deliver.url)
+
+
+def recent(days: float = 1) -> tuple[str, int]:
+    """A timestamp inside SaaSquatch's window, and its epoch milliseconds."""
+    when = (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=123000)
+    return when.isoformat().replace("+00:00", "Z"), int(when.timestamp() * 1000)
+
+
+def track(message_id: str, event: str = "Signed Up", **changes: Any) -> dict[str, Any]:
+    timestamp, _ = recent()
+    message = {
+        "type": "track",
+        "userId": "u-1001",
+        "event": event,
+        "messageId": message_id,
+        "timestamp": timestamp,
+        "properties": {"plan": "pro"},
+    }
+    return {**message, **changes}
+
+
+def with_key(key: str):
+    def match(request: Recorded) -> bool:
+        return isinstance(request.body, dict) and request.body.get("idempotencyKey") == key
+
+    return match
+
+
+def events_for(stand_in: SaaSquatchStandIn, key: str) -> list[Recorded]:
+    return [r for r in stand_in.requests if with_key(key)(r)]
+
+
+# --- the exact calls ---------------------------------------------------------------------------
+
+
+def test_identify_track_purchase_and_refund_become_the_exact_saasquatch_calls(
+    pipeline: Pipeline, stand_in: SaaSquatchStandIn
+) -> None:
+    stand_in.add_user("user-1234", "user-1234")  # the buyer exists; the identified user is new
+    timestamp, millis = recent()
+    identify = {
+        "type": "identify",
+        "userId": "peter@initech.com",
+        "messageId": "m-e2e-identify",
+        "traits": {
+            "email": "peter@initech.com",
+            "name": "Peter Gibbons",
+            "accountId": "initech",
+            "plan": "enterprise",
+        },
+        "context": {"locale": "en-US"},
+    }
+    signed_up = track("m-e2e-signup", userId="user-1234")
+    purchase = json.loads((PAYLOADS / "order_completed.json").read_text())
+    purchase["timestamp"] = timestamp
+    refund = {
+        "type": "track",
+        "event": "Order Refunded",
+        "userId": "user-1234",
+        "messageId": "m-e2e-refund",
+        "timestamp": timestamp,
+        "properties": {"order_id": "50314b8e9bcf000000000000", "total": "27.50", "currency": "usd"},
+    }
+    for message in (identify, signed_up, purchase, refund):
+        pipeline.publish(message, type=message["type"])
+
+    assert stand_in.wait_for(lambda: len(stand_in.answered(200)) == 4)
+    time.sleep(0.5)  # nothing more arrives
+    assert len(stand_in.requests) == 4
+    for request in stand_in.requests:
+        assert request.headers["Authorization"] == stand_in.basic(API_KEY)
+        assert request.headers["Content-Type"] == "application/json"
+    [upsert] = [r for r in stand_in.requests if r.method == "PUT"]
+    assert upsert.path == f"{BASE}/initech/user/peter%40initech.com"
+    assert upsert.body == {
+        "id": "peter@initech.com",
+        "accountId": "initech",
+        "email": "peter@initech.com",
+        "firstName": "Peter",
+        "lastName": "Gibbons",
+        "locale": "en_US",
+        "customFields": {"plan": "enterprise"},
+    }
+    events = [r for r in stand_in.requests if r.method == "POST"]
+    assert {r.path for r in events} == {f"{BASE}/user-1234/user/user-1234/events"}
+    by_key = {r.body["idempotencyKey"]: r.body for r in events}
+    assert by_key["m-e2e-signup"] == {
+        "userId": "user-1234",
+        "accountId": "user-1234",
+        "idempotencyKey": "m-e2e-signup",
+        "events": [{"key": "signedUp", "fields": {"plan": "pro"}, "dateTriggered": millis}],
+    }
+    assert by_key[purchase["messageId"]]["events"] == [
+        {
+            "key": "purchase",
+            "fields": ORDER_COMPLETED_FIELDS,
+            "dateTriggered": millis,
+        }
+    ]
+    assert by_key["m-e2e-refund"] == {
+        "userId": "user-1234",
+        "accountId": "user-1234",
+        "idempotencyKey": "m-e2e-refund",
+        "events": [
+            {
+                "key": "refund",
+                "fields": {
+                    "order_id": "50314b8e9bcf000000000000",
+                    "total": 27.5,
+                    "currency": "USD",
+                },
+                "dateTriggered": millis,
+            }
+        ],
+    }
+    assert pipeline.dead_letters.pull(1, timeout=1) == []
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+
+def test_transient_failures_end_in_exactly_one_delivery_per_event(
+    pipeline: Pipeline, stand_in: SaaSquatchStandIn, deliver: Served
+) -> None:
+    stand_in.add_user("u-1001", "u-1001")
+    faults = {"m-fault-500": 500, "m-fault-503": 503, "m-fault-429": 429}
+    for key, status in faults.items():
+        stand_in.fail(status, times=2, match=with_key(key), headers={"Retry-After": "1"})
+        pipeline.publish(track(key))
+
+    delivered = stand_in.wait_for(lambda: set(stand_in.delivered_events) == set(faults), 45)
+    assert delivered, (
+        [(r.body.get("idempotencyKey"), r.status, r.client_port) for r in stand_in.requests],
+        deliver.output()[-4000:],
+    )
+    time.sleep(2)  # long enough for any stray redelivery to show up
+    assert stand_in.delivered_events == dict.fromkeys(faults, 1)
+    for key, status in faults.items():
+        assert [r.status for r in events_for(stand_in, key)] == [status, status, 200]
+    assert pipeline.dead_letters.pull(1, timeout=1) == []
+    retries = [line for line in deliver.results() if line.get("outcome") == "retry"]
+    assert {line["status"] for line in retries} >= {503, 429}
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (400, "saasquatch_rejected"),
+        (401, "saasquatch_unauthorized"),
+        (403, "saasquatch_unauthorized"),
+    ],
+)
+def test_permanent_failures_are_dead_lettered_once_and_acked(
+    pipeline: Pipeline, stand_in: SaaSquatchStandIn, status: int, reason: str
+) -> None:
+    stand_in.add_user("u-1001", "u-1001")
+    key = f"m-permanent-{status}"
+    stand_in.fail(status, times=100, match=with_key(key))
+    pipeline.publish(track(key), type="track", messageId=key)
+    [letter] = pipeline.dead_letters.pull(1)
+    assert json.loads(letter.data)["messageId"] == key
+    attributes = dict(letter.attributes)
+    assert attributes["reason"] == reason
+    assert attributes["status"] == str(status)
+    assert attributes["apiErrorCode"] == f"FAULT_{status}"
+    assert (attributes["type"], attributes["messageId"]) == ("track", key)
+    time.sleep(3)  # a nacked push would have been redelivered by now
+    assert len(events_for(stand_in, key)) == 1, "acked: never pushed again"
+    assert pipeline.dead_letters.pull(1, timeout=1) == []
+
+
+def test_an_event_for_a_user_saasquatch_does_not_know_yet_upserts_first(
+    pipeline: Pipeline, stand_in: SaaSquatchStandIn
+) -> None:
+    message = track("m-new-user-01", context={"traits": {"email": "joanna@chotchkies.com"}})
+    pipeline.publish(message)
+    assert stand_in.wait_for(lambda: stand_in.delivered_events["m-new-user-01"] == 1)
+    assert [(r.method, r.status) for r in stand_in.requests] == [
+        ("POST", 404),
+        ("PUT", 200),
+        ("POST", 200),
+    ]
+    assert stand_in.requests[1].body == {
+        "id": "u-1001",
+        "accountId": "u-1001",
+        "email": "joanna@chotchkies.com",
+    }
+
+
+def test_a_timeout_is_retried_and_the_late_success_is_not_counted_twice(
+    pipeline: Pipeline, stand_in: SaaSquatchStandIn
+) -> None:
+    """SaaSquatch records the event but answers after our 0.5 s timeout: the redelivery gets
+    409 for the same idempotency key, which counts as delivered."""
+    stand_in.add_user("u-1001", "u-1001")
+    stand_in.fail(None, delay=1.5, match=with_key("m-slow-0001"))
+    pipeline.publish(track("m-slow-0001"))
+    assert stand_in.wait_for(
+        lambda: [r.status for r in events_for(stand_in, "m-slow-0001")] == [200, 409]
+    )
+    assert stand_in.delivered_events["m-slow-0001"] == 1
+    assert pipeline.dead_letters.pull(1, timeout=1) == []
+
+
+def test_a_refused_connection_is_retried_until_saasquatch_is_back(
+    emulator: Emulator, stand_in: SaaSquatchStandIn
+) -> None:
+    port = free_port()
+    env = deliver_env(emulator, f"http://127.0.0.1:{port}")
+    with served("deliver", env) as lonely:
+        pipeline = Pipeline(emulator, lonely.url)
+        pipeline.publish(track("m-refused-01"))
+        assert wait(
+            lambda: any(line.get("reason") == "saasquatch_unreachable" for line in lonely.results())
+        )
+        with SaaSquatchStandIn(port=port) as late:
+            late.add_user("u-1001", "u-1001")
+            assert late.wait_for(lambda: late.delivered_events["m-refused-01"] == 1, timeout=30)
+        assert pipeline.dead_letters.pull(1, timeout=1) == []
+
+
+def test_data_that_is_not_json_is_dead_lettered(
+    pipeline: Pipeline, stand_in: SaaSquatchStandIn
+) -> None:
+    pipeline.publish(b"\x00\x01 definitely not json", source="test")
+    [letter] = pipeline.dead_letters.pull(1)
+    assert letter.data == b"\x00\x01 definitely not json"
+    assert letter.attributes["reason"] == "malformed_message"
+    assert letter.attributes["source"] == "test"
+    assert stand_in.requests == []
+
+
+def test_the_same_message_published_twice_is_one_event(
+    pipeline: Pipeline, stand_in: SaaSquatchStandIn, deliver: Served
+) -> None:
+    stand_in.add_user("u-1001", "u-1001")
+    message = track("m-twice-0001")
+    pipeline.publish(message)
+    assert stand_in.wait_for(lambda: len(events_for(stand_in, "m-twice-0001")) == 1)
+    pipeline.publish(message)  # Segment retried, or an operator replayed it
+    assert stand_in.wait_for(lambda: len(events_for(stand_in, "m-twice-0001")) == 2)
+    time.sleep(2)
+    assert [r.status for r in events_for(stand_in, "m-twice-0001")] == [200, 409]
+    assert stand_in.delivered_events["m-twice-0001"] == 1
+    outcomes = [
+        (line["outcome"], line.get("reason"))
+        for line in deliver.results()
+        if line.get("idempotency_key") == "m-twice-0001"
+    ]
+    assert outcomes == [("delivered", None), ("delivered", "already_delivered")]
+    assert pipeline.dead_letters.pull(1, timeout=1) == []
+
+
+def wait(condition: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
