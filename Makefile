@@ -22,8 +22,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format .
 
 run: $(STAMP)
-	@echo "The local pipeline (emulator + ingest + deliver) is not wired yet."
-	@echo "Preview a mapping meanwhile:  $(PY) -m mapper < tests/payloads/order_completed.json"
+	$(PY) -m tools.run_local
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

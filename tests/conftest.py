@@ -17,8 +17,8 @@ from google.cloud import pubsub_v1
 
 import settings
 from mapper import MappingOptions, Plan, map_message
+from tools.emulator import Emulator, running_emulator
 
-from .emulator import Emulator, running_emulator
 from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
 
 # A fixed "now" keeps the timestamp window deterministic.

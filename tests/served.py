@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,8 @@ from typing import Any
 
 import requests
 
-from .emulator import free_port
+from tools.emulator import free_port
+from tools.processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,15 +79,7 @@ class Served:
     def stop(self) -> None:
         if self._process is None:
             return
-        # The server and its workers share a process group of their own.
-        with suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGTERM)
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait(timeout=10)
+        stop_group(self._process)  # the server and its workers
         self._process = None
 
     def output(self) -> str:

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from google.cloud import pubsub_v1
 
+from tools.emulator import Emulator, free_port
+
 from .conftest import PROJECT, Topic
-from .emulator import Emulator, free_port
 from .saasquatch_standin import API_KEY, TENANT, Recorded, SaaSquatchStandIn
 from .served import Served, served
 from .test_mapper_ecommerce import ORDER_COMPLETED_FIELDS

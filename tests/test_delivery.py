@@ -8,9 +8,9 @@ import pytest
 
 from delivery import Result, Status, execute
 from saasquatch import FixedApiKey, SaaSquatchClient
+from tools.emulator import free_port
 
 from .conftest import plan_for
-from .emulator import free_port
 from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn, is_events, is_upsert
 
 USER = "u-1001"

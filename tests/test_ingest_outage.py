@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from .emulator import Emulator
+from tools.emulator import Emulator
+
 from .served import served
 
 TOKEN = "outage-token"

@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
+from tools.emulator import free_port
+
 from .conftest import MakeDeliver
-from .emulator import free_port
 from .local_http import LocalServer, QuietHandler, answer_json
 from .saasquatch_standin import SaaSquatchStandIn
 from .test_deliver import envelope, identify

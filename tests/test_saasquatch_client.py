@@ -20,8 +20,8 @@ from saasquatch import (
 )
 from saasquatch.client import parse_retry_after
 from secret_store import SecretValue
+from tools.emulator import free_port
 
-from .emulator import free_port
 from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
 
 USER = "peter@initech.com"

@@ -1,10 +1,12 @@
-"""The real Google Pub/Sub emulator, started once per test session in its own process group."""
+"""The real Google Pub/Sub emulator (`gcloud beta emulators pubsub`), in its own process group.
+
+Used by `make run` and by the tests. Stopping the `gcloud` wrapper alone would leave the Java
+server running, so the whole group is signalled.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -13,11 +15,38 @@ from contextlib import contextmanager
 
 import requests
 
+from tools.processes import port_in_use, stop_group
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+INSTALL_SDK = (
+    "the Pub/Sub emulator needs the Google Cloud SDK: install it "
+    "(https://cloud.google.com/sdk/docs/install), then run "
+    "`gcloud components install beta pubsub-emulator`"
+)
+INSTALL_JAVA = (
+    "the Pub/Sub emulator needs Java 11 or newer on PATH: install a JRE "
+    "(for example `apt-get install default-jre-headless`)"
+)
+INSTALL_EMULATOR = (
+    "the Pub/Sub emulator did not start: install it with "
+    "`gcloud components install beta pubsub-emulator` "
+    "(or the google-cloud-cli-pubsub-emulator package)"
+)
+
+
+def missing_prerequisite() -> str | None:
+    """One line saying what to install, or None when gcloud and Java are both on PATH."""
+    if shutil.which("gcloud") is None:
+        return INSTALL_SDK
+    if shutil.which("java") is None:
+        return INSTALL_JAVA
+    return None
 
 
 class Emulator:
@@ -29,7 +58,7 @@ class Emulator:
     def start(self, timeout: float = 90.0) -> None:
         gcloud = shutil.which("gcloud")
         if gcloud is None:
-            raise RuntimeError("gcloud (Google Cloud SDK with the Pub/Sub emulator) is not on PATH")
+            raise RuntimeError(INSTALL_SDK)
         self._process = subprocess.Popen(
             [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port={self.host}"],
             stdout=subprocess.DEVNULL,
@@ -39,7 +68,7 @@ class Emulator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError("the Pub/Sub emulator exited at start (is Java installed?)")
+                raise RuntimeError(INSTALL_EMULATOR)
             try:
                 if requests.get(f"http://{self.host}/", timeout=1).ok:
                     return
@@ -52,21 +81,11 @@ class Emulator:
     def stop(self) -> None:
         if self._process is None:
             return
-        try:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            self._process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait(timeout=15)
+        stop_group(self._process, timeout=15)
         self._process = None
         # The Java server can outlive the group leader for a moment; wait until the port is free.
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) != 0:
-                    return
+        while time.monotonic() < deadline and port_in_use(self.port):
             time.sleep(0.1)
 
     def reset(self) -> None:

@@ -1,0 +1,271 @@
+"""Create or update the Pub/Sub side of the pipeline, idempotently.
+
+    python -m tools.provision --project P --push-endpoint https://deliver-....run.app/ \\
+        --push-service-account segment-push@P.iam.gserviceaccount.com
+
+Makes sure these exist with these settings, and changes what drifted:
+- the raw-events topic (`--topic`), which ingest publishes to;
+- the dead-letter topic (`--dead-letter-topic`), and a pull subscription on it (`--dead-letter-
+  subscription`), without which dead letters would be dropped by Pub/Sub, since a topic keeps
+  nothing by itself;
+- the push subscription (`--subscription`) to deliver: push endpoint, OIDC service account and
+  audience, ack deadline, dead-letter policy, retry policy and message ordering.
+
+Message ordering cannot be changed on an existing subscription (Pub/Sub refuses): provisioning stops
+with a message saying so rather than deleting a subscription that may hold undelivered events.
+With `PUBSUB_EMULATOR_HOST` set, everything goes to the emulator. IAM bindings are not made here
+(the emulator has no IAM); `cloudbuild.yaml` makes them with gcloud.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.api_core import exceptions
+from google.cloud import pubsub_v1
+from google.protobuf import duration_pb2, field_mask_pb2
+
+from tools import env_flag
+
+Subscription = pubsub_v1.types.Subscription
+
+# The fields provisioning owns on the push subscription; anything else is left as it is.
+MANAGED_FIELDS = (
+    "push_config",
+    "ack_deadline_seconds",
+    "dead_letter_policy",
+    "retry_policy",
+    "enable_message_ordering",
+)
+
+
+class ProvisionError(Exception):
+    """Something provisioning must not fix on its own; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class PubSubLayout:
+    project: str
+    push_endpoint: str
+    topic: str = "segment-events"
+    dead_letter_topic: str = "segment-events-dead-letter"
+    subscription: str = ""  # default: TOPIC-deliver
+    dead_letter_subscription: str = ""  # default: DEAD_LETTER_TOPIC-pull
+    push_service_account: str = ""
+    audience: str = ""
+    ordering: bool = False
+    ack_deadline_seconds: int = 60
+    max_delivery_attempts: int = 10
+    retry_policy: bool = True
+    min_backoff_seconds: int = 10
+    max_backoff_seconds: int = 600
+
+    @property
+    def push_subscription_name(self) -> str:
+        return self.subscription or f"{self.topic}-deliver"
+
+    @property
+    def dead_letter_subscription_name(self) -> str:
+        return self.dead_letter_subscription or f"{self.dead_letter_topic}-pull"
+
+    def topic_path(self, name: str) -> str:
+        return f"projects/{self.project}/topics/{name}"
+
+    def subscription_path(self, name: str) -> str:
+        return f"projects/{self.project}/subscriptions/{name}"
+
+
+def push_subscription(layout: PubSubLayout) -> Subscription:
+    """The push subscription as it should be."""
+    push_config: dict = {"push_endpoint": layout.push_endpoint}
+    if layout.push_service_account:
+        push_config["oidc_token"] = {
+            "service_account_email": layout.push_service_account,
+            "audience": layout.audience or layout.push_endpoint,
+        }
+    subscription = Subscription(
+        name=layout.subscription_path(layout.push_subscription_name),
+        topic=layout.topic_path(layout.topic),
+        push_config=push_config,
+        ack_deadline_seconds=layout.ack_deadline_seconds,
+        enable_message_ordering=layout.ordering,
+        dead_letter_policy={
+            "dead_letter_topic": layout.topic_path(layout.dead_letter_topic),
+            "max_delivery_attempts": layout.max_delivery_attempts,
+        },
+    )
+    if layout.retry_policy:
+        subscription.retry_policy = {
+            "minimum_backoff": duration_pb2.Duration(seconds=layout.min_backoff_seconds),
+            "maximum_backoff": duration_pb2.Duration(seconds=layout.max_backoff_seconds),
+        }
+    return subscription
+
+
+def dead_letter_pull_subscription(layout: PubSubLayout) -> Subscription:
+    """Keeps dead letters for 7 days, for `tools.dead_letters` and for people."""
+    return Subscription(
+        name=layout.subscription_path(layout.dead_letter_subscription_name),
+        topic=layout.topic_path(layout.dead_letter_topic),
+        ack_deadline_seconds=60,
+        message_retention_duration=duration_pb2.Duration(seconds=7 * 24 * 3600),
+    )
+
+
+def drifted_fields(current: Subscription, desired: Subscription) -> list[str]:
+    return [
+        name
+        for name in MANAGED_FIELDS
+        if getattr(type(current).pb(current), name) != getattr(type(desired).pb(desired), name)
+    ]
+
+
+def ensure_topic(publisher: pubsub_v1.PublisherClient, path: str) -> str:
+    try:
+        publisher.create_topic(name=path)
+        return "created"
+    except exceptions.AlreadyExists:
+        return "exists"
+
+
+def ensure_subscription(
+    subscriber: pubsub_v1.SubscriberClient, desired: Subscription, managed: Sequence[str]
+) -> str:
+    try:
+        subscriber.create_subscription(request=desired)
+        return "created"
+    except exceptions.AlreadyExists:
+        pass
+    current = subscriber.get_subscription(subscription=desired.name)
+    if current.topic != desired.topic:
+        raise ProvisionError(
+            f"{desired.name} is attached to {current.topic}, not {desired.topic}: "
+            "delete it or choose another subscription name"
+        )
+    changed = [name for name in drifted_fields(current, desired) if name in managed]
+    if "enable_message_ordering" in changed:
+        want = "on" if desired.enable_message_ordering else "off"
+        raise ProvisionError(
+            f"{desired.name} has message ordering "
+            f"{'on' if current.enable_message_ordering else 'off'}; it should be {want}, and "
+            "Pub/Sub cannot change that on an existing subscription: let it drain, delete it "
+            "(gcloud pubsub subscriptions delete ...), then provision again"
+        )
+    if not changed:
+        return "up to date"
+    subscriber.update_subscription(
+        request={"subscription": desired, "update_mask": field_mask_pb2.FieldMask(paths=changed)}
+    )
+    return "updated " + ", ".join(changed)
+
+
+def provision(
+    layout: PubSubLayout,
+    publisher: pubsub_v1.PublisherClient | None = None,
+    subscriber: pubsub_v1.SubscriberClient | None = None,
+) -> list[tuple[str, str]]:
+    """(resource, what happened) for each resource, in the order they were handled."""
+    publisher = publisher or pubsub_v1.PublisherClient()
+    subscriber = subscriber or pubsub_v1.SubscriberClient()
+    report = []
+    for topic in (layout.topic, layout.dead_letter_topic):
+        path = layout.topic_path(topic)
+        report.append((path, ensure_topic(publisher, path)))
+    dead_letters = dead_letter_pull_subscription(layout)
+    report.append(
+        (
+            dead_letters.name,
+            ensure_subscription(subscriber, dead_letters, ("ack_deadline_seconds",)),
+        )
+    )
+    push = push_subscription(layout)
+    report.append((push.name, ensure_subscription(subscriber, push, MANAGED_FIELDS)))
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.provision",
+        description="Create or update the Pub/Sub topics and subscriptions of segment-saasquatch.",
+    )
+    parser.add_argument("--project", default=env("GOOGLE_CLOUD_PROJECT", ""))
+    parser.add_argument("--push-endpoint", required=True, help="deliver's URL")
+    parser.add_argument("--topic", default=env("PUBSUB_TOPIC", "segment-events"))
+    parser.add_argument(
+        "--dead-letter-topic", default=env("DEAD_LETTER_TOPIC", "segment-events-dead-letter")
+    )
+    parser.add_argument("--subscription", default="", help="default: TOPIC-deliver")
+    parser.add_argument(
+        "--dead-letter-subscription", default="", help="default: DEAD_LETTER_TOPIC-pull"
+    )
+    parser.add_argument(
+        "--push-service-account", default="", help="sign pushes with an OIDC token for this account"
+    )
+    parser.add_argument("--audience", default="", help="OIDC audience (default: the endpoint)")
+    parser.add_argument(
+        "--ordering",
+        action=argparse.BooleanOptionalAction,
+        default=env_flag(env("PUBSUB_ORDERING")),
+        help="message ordering (must match ingest's PUBSUB_ORDERING)",
+    )
+    parser.add_argument("--ack-deadline", type=int, default=60, help="seconds (10-600)")
+    parser.add_argument("--max-delivery-attempts", type=int, default=10, help="5-100")
+    parser.add_argument(
+        "--retry-policy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="exponential backoff between --min-backoff and --max-backoff",
+    )
+    parser.add_argument("--min-backoff", type=int, default=10, help="seconds (0-600)")
+    parser.add_argument("--max-backoff", type=int, default=600, help="seconds (0-600)")
+    return parser
+
+
+def layout_from_args(args: argparse.Namespace) -> PubSubLayout:
+    if not args.project:
+        raise ProvisionError("--project (or GOOGLE_CLOUD_PROJECT) is required")
+    if not 10 <= args.ack_deadline <= 600:
+        raise ProvisionError("--ack-deadline must be between 10 and 600 seconds")
+    if not 5 <= args.max_delivery_attempts <= 100:
+        raise ProvisionError("--max-delivery-attempts must be between 5 and 100")
+    if not 0 <= args.min_backoff <= args.max_backoff <= 600:
+        raise ProvisionError("backoff must satisfy 0 <= --min-backoff <= --max-backoff <= 600")
+    return PubSubLayout(
+        project=args.project,
+        push_endpoint=args.push_endpoint,
+        topic=args.topic,
+        dead_letter_topic=args.dead_letter_topic,
+        subscription=args.subscription,
+        dead_letter_subscription=args.dead_letter_subscription,
+        push_service_account=args.push_service_account,
+        audience=args.audience,
+        ordering=args.ordering,
+        ack_deadline_seconds=args.ack_deadline,
+        max_delivery_attempts=args.max_delivery_attempts,
+        retry_policy=args.retry_policy,
+        min_backoff_seconds=args.min_backoff,
+        max_backoff_seconds=args.max_backoff,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        for resource, outcome in provision(layout_from_args(args)):
+            print(f"{resource}: {outcome}")
+    except ProvisionError as error:
+        print(f"provision: {error}", file=sys.stderr)
+        return 2
+    except exceptions.GoogleAPICallError as error:
+        print(f"provision: Pub/Sub refused: {error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
