@@ -18,7 +18,7 @@ from google.cloud import pubsub_v1
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
 from .dead_letter import ADDED_ATTRIBUTES, dead_letter_message
-from .messages import OutgoingMessage, segment_message
+from .messages import OutgoingMessage, ordering_key, segment_message
 
 __all__ = [
     "ADDED_ATTRIBUTES",
@@ -27,6 +27,7 @@ __all__ = [
     "Publisher",
     "client",
     "dead_letter_message",
+    "ordering_key",
     "segment_message",
 ]
 

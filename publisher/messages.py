@@ -27,10 +27,13 @@ def segment_message(message: Mapping[str, Any], ordering: bool) -> OutgoingMessa
     message_id = id_text(message.get("messageId"))
     if message_id:
         attributes["messageId"] = message_id[:1024]
-    key = ""
-    if ordering:
-        key = id_text(message.get("userId")) or id_text(message.get("anonymousId")) or ""
     data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", "surrogatepass"
     )
-    return OutgoingMessage(data, attributes, key[:1024])
+    return OutgoingMessage(data, attributes, ordering_key(message) if ordering else "")
+
+
+def ordering_key(message: Mapping[str, Any]) -> str:
+    """One user's key: `userId`, else `anonymousId` (empty when it has neither)."""
+    key = id_text(message.get("userId")) or id_text(message.get("anonymousId")) or ""
+    return key[:1024]

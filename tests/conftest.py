@@ -20,6 +20,7 @@ from mapper import MappingOptions, Plan, map_message
 from tools.emulator import Emulator, running_emulator
 
 from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
+from .served import Served, served
 
 # A fixed "now" keeps the timestamp window deterministic.
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -174,3 +175,12 @@ def make_deliver(
         return app.test_client()
 
     return make
+
+
+@pytest.fixture(scope="session")
+def deliver(emulator: Emulator, running_saasquatch: SaaSquatchStandIn) -> Iterator[Served]:
+    """`deliver` served by functions-framework for the whole session, sending to the stand-in."""
+    from .pipeline import deliver_env
+
+    with served("deliver", deliver_env(emulator, running_saasquatch.base_url)) as function:
+        yield function

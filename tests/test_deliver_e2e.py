@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from google.cloud import pubsub_v1
 
 from tools.emulator import Emulator, free_port
 
-from .conftest import PROJECT, Topic
+from .pipeline import Pipeline, deliver_env, recent, track
 from .saasquatch_standin import API_KEY, TENANT, Recorded, SaaSquatchStandIn
 from .served import Served, served
 from .test_mapper_ecommerce import ORDER_COMPLETED_FIELDS
@@ -27,78 +24,12 @@ from .test_mapper_ecommerce import ORDER_COMPLETED_FIELDS
 pytestmark = pytest.mark.e2e
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
-DEAD_LETTER_TOPIC = "e2e-dead-letters"
-RAW_TOPIC = "e2e-raw-events"
 BASE = f"/api/v1/{TENANT}/open/account"
-
-
-def deliver_env(emulator: Emulator, base_url: str, **extra: str) -> dict[str, str]:
-    return {
-        "PUBSUB_EMULATOR_HOST": emulator.host,
-        "GOOGLE_CLOUD_PROJECT": PROJECT,
-        "DEAD_LETTER_TOPIC": DEAD_LETTER_TOPIC,
-        "SAASQUATCH_TENANT_ALIAS": TENANT,
-        "SAASQUATCH_API_KEY": API_KEY,
-        "SAASQUATCH_BASE_URL": base_url,
-        "SAASQUATCH_TIMEOUT_SECONDS": "0.5",
-        **extra,
-    }
-
-
-@pytest.fixture(scope="module")
-def deliver(emulator: Emulator, running_saasquatch: SaaSquatchStandIn) -> Iterator[Served]:
-    with served("deliver", deliver_env(emulator, running_saasquatch.base_url)) as function:
-        yield function
-
-
-class Pipeline:
-    """The raw-events topic, its push subscription to `deliver`, and the dead-letter topic."""
-
-    def __init__(self, emulator: Emulator, deliver_url: str) -> None:
-        emulator.reset()
-        self.dead_letters = Topic(DEAD_LETTER_TOPIC)
-        self.topic = f"projects/{PROJECT}/topics/{RAW_TOPIC}"
-        self._publisher = pubsub_v1.PublisherClient()
-        self._publisher.create_topic(name=self.topic)
-        pubsub_v1.SubscriberClient().create_subscription(
-            request={
-                "name": f"projects/{PROJECT}/subscriptions/{RAW_TOPIC}-deliver",
-                "topic": self.topic,
-                "push_config": {"push_endpoint": deliver_url},
-                "ack_deadline_seconds": 10,
-                # No retry policy: with one, the emulator now and then strands a message it
-                # has pushed twice (seen in about 1 run in 6); without, it redelivers a
-                # nacked push after about a second, every time.
-            }
-        )
-
-    def publish(self, message: dict[str, Any] | bytes, **attributes: str) -> str:
-        data = message if isinstance(message, bytes) else json.dumps(message).encode()
-        return self._publisher.publish(self.topic, data, **attributes).result(timeout=10)
 
 
 @pytest.fixture
 def pipeline(emulator: Emulator, deliver: Served, stand_in: SaaSquatchStandIn) -> Pipeline:
     return Pipeline(emulator, deliver.url)
-
-
-def recent(days: float = 1) -> tuple[str, int]:
-    """A timestamp inside SaaSquatch's window, and its epoch milliseconds."""
-    when = (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=123000)
-    return when.isoformat().replace("+00:00", "Z"), int(when.timestamp() * 1000)
-
-
-def track(message_id: str, event: str = "Signed Up", **changes: Any) -> dict[str, Any]:
-    timestamp, _ = recent()
-    message = {
-        "type": "track",
-        "userId": "u-1001",
-        "event": event,
-        "messageId": message_id,
-        "timestamp": timestamp,
-        "properties": {"plan": "pro"},
-    }
-    return {**message, **changes}
 
 
 def with_key(key: str):

@@ -1,4 +1,4 @@
-"""Operator tools: `run_local` (make run), `provision`; each is `python -m tools.<name>`."""
+"""Operator tools, `python -m tools COMMAND`: run (make run), provision, backfill, dead-letters."""
 
 
 def env_flag(value: str | None) -> bool:

@@ -1,0 +1,280 @@
+"""Look at dead-lettered messages, and send them back through the pipeline once the cause is fixed.
+
+    python -m tools dead-letters list
+    python -m tools dead-letters replay --reason saasquatch_unauthorized --limit 500
+
+`list` pulls without acknowledging (and hands every message straight back), so it changes nothing.
+`replay` republishes each message to the raw-events topic with its original data, attributes and
+ordering key, and acknowledges it on the dead-letter subscription only after Pub/Sub confirmed the
+republish: an interrupted replay leaves every message either republished or still dead-lettered
+(a message republished but not yet acknowledged comes back and may be replayed twice, which
+deliver's idempotency key makes harmless).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from google.api_core import exceptions
+from google.api_core.retry import Retry
+from google.cloud import pubsub_v1
+
+import logs
+from publisher import ADDED_ATTRIBUTES, client, ordering_key
+from tools import env_flag
+from tools.backfill import Pacer
+
+# What Pub/Sub's own dead-letter policy adds when it moves a message after max delivery attempts.
+POLICY_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
+POLICY_REASON = "delivery_attempts_exhausted"
+# A pull waits up to PULL_SECONDS for messages; this many empty ones in a row mean "drained".
+PULL_SECONDS = 2.0
+EMPTY_PULLS = 2
+BATCH = 100
+SAMPLE_CHARS = 300
+
+
+def reason_of(attributes: Mapping[str, str]) -> str:
+    if attributes.get("reason"):
+        return attributes["reason"]
+    if any(name.startswith(POLICY_ATTRIBUTE_PREFIX) for name in attributes):
+        return POLICY_REASON
+    return "unknown"
+
+
+def original_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
+    """The attributes the message had before it was dead-lettered."""
+    return {
+        name: value
+        for name, value in attributes.items()
+        if name not in ADDED_ATTRIBUTES and not name.startswith(POLICY_ATTRIBUTE_PREFIX)
+    }
+
+
+def replay_ordering_key(data: bytes, attributes: Mapping[str, str], ordering: bool) -> str:
+    """The key the message was first published with; derived as ingest does when unknown."""
+    if not ordering:
+        return ""
+    if attributes.get("orderingKey"):
+        return attributes["orderingKey"]
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return ""
+    return ordering_key(message) if isinstance(message, dict) else ""
+
+
+class DeadLetters:
+    """The pull subscription on the dead-letter topic."""
+
+    def __init__(self, project: str, subscription: str, subscriber: Any = None) -> None:
+        self.path = f"projects/{project}/subscriptions/{subscription}"
+        self._subscriber = subscriber or pubsub_v1.SubscriberClient()
+        self._held: list[str] = []
+
+    def pull(self, limit: int | None = None) -> Iterator[Any]:
+        """Each dead letter once, until `limit` or nothing new arrives. A message seen before
+        (it came back after its ack deadline) is held, not yielded again."""
+        seen: set[str] = set()
+        empty = 0
+        while (limit is None or len(seen) < limit) and empty < EMPTY_PULLS:
+            wanted = BATCH if limit is None else min(BATCH, limit - len(seen))
+            try:
+                response = self._subscriber.pull(
+                    subscription=self.path, max_messages=wanted, timeout=PULL_SECONDS
+                )
+                received = list(response.received_messages)
+            except exceptions.DeadlineExceeded:
+                received = []
+            new = [r for r in received if r.message.message_id not in seen]
+            self._held.extend(r.ack_id for r in received if r.message.message_id in seen)
+            empty = 0 if new else empty + 1
+            for index, message in enumerate(new):
+                seen.add(message.message.message_id)
+                try:
+                    yield message
+                except GeneratorExit:  # the caller stopped early: hand back the rest
+                    self._held.extend(later.ack_id for later in new[index + 1 :])
+                    raise
+
+    def ack(self, ack_id: str) -> None:
+        self._subscriber.acknowledge(subscription=self.path, ack_ids=[ack_id])
+
+    def give_back(self, ack_ids: Sequence[str] = ()) -> None:
+        """Make messages available again at once (a deadline of 0 is a nack); without
+        arguments, every message held so far."""
+        ack_ids = list(ack_ids) or self._held
+        for start in range(0, len(ack_ids), 1000):
+            self._subscriber.modify_ack_deadline(
+                subscription=self.path,
+                ack_ids=ack_ids[start : start + 1000],
+                ack_deadline_seconds=0,
+            )
+        if ack_ids is self._held:
+            self._held = []
+
+    def hold(self, ack_id: str) -> None:
+        self._held.append(ack_id)
+
+
+def list_dead_letters(dead_letters: DeadLetters, limit: int | None) -> dict[str, dict[str, Any]]:
+    """Reason -> count and one sample; every message is handed back untouched."""
+    groups: dict[str, dict[str, Any]] = {}
+    try:
+        for received in dead_letters.pull(limit):
+            dead_letters.hold(received.ack_id)
+            attributes = dict(received.message.attributes)
+            group = groups.setdefault(reason_of(attributes), {"count": 0})
+            group["count"] += 1
+            group.setdefault("sample", _sample(received.message, attributes))
+    finally:
+        dead_letters.give_back()
+    return dict(sorted(groups.items(), key=lambda item: -item[1]["count"]))
+
+
+def _sample(message: Any, attributes: Mapping[str, str]) -> dict[str, Any]:
+    text = bytes(message.data).decode("utf-8", "replace")
+    cut = text[:SAMPLE_CHARS] + ("..." if len(text) > SAMPLE_CHARS else "")
+    return {
+        "message_id": message.message_id,
+        "attributes": logs.redact_emails(dict(attributes)),
+        "data": logs.redact_emails(cut),
+    }
+
+
+def replay(
+    dead_letters: DeadLetters,
+    topic: str,
+    ordering: bool,
+    reason: str | None = None,
+    limit: int | None = None,
+    rate: float = 0.0,
+    timeout: float = 30.0,
+) -> Counter[str]:
+    """Republish each chosen dead letter, then acknowledge it; counts replayed / left / failed."""
+    counts: Counter[str] = Counter()
+    publisher = client(ordering)
+    retry = Retry(initial=0.1, maximum=5.0, multiplier=2.0, timeout=timeout)
+    pacer = Pacer(rate)
+    messages = dead_letters.pull()
+    try:
+        for received in messages:
+            attributes = dict(received.message.attributes)
+            if limit is not None and counts["replayed"] >= limit:
+                dead_letters.hold(received.ack_id)
+                break
+            if reason is not None and reason_of(attributes) != reason:
+                dead_letters.hold(received.ack_id)
+                counts["left"] += 1
+                continue
+            pacer.wait()
+            data = bytes(received.message.data)
+            key = replay_ordering_key(data, attributes, ordering)
+            try:
+                publisher.publish(
+                    topic,
+                    data,
+                    ordering_key=key,
+                    retry=retry,
+                    timeout=timeout,
+                    **original_attributes(attributes),
+                ).result(timeout=timeout)
+            except Exception:
+                counts["failed"] += 1
+                dead_letters.hold(received.ack_id)
+                if key:
+                    publisher.resume_publish(topic, key)
+                continue
+            dead_letters.ack(received.ack_id)  # only now: the message is safe in the topic
+            counts["replayed"] += 1
+    finally:
+        messages.close()
+        dead_letters.give_back()
+    return counts
+
+
+def parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(
+        prog="python -m tools dead-letters", description="List or replay dead-lettered messages."
+    )
+    parser.add_argument("--project", default=env("GOOGLE_CLOUD_PROJECT", ""))
+    dead_letter_topic = env("DEAD_LETTER_TOPIC", "segment-events-dead-letter")
+    parser.add_argument(
+        "--subscription",
+        default=f"{dead_letter_topic}-pull",
+        help="the pull subscription on the dead-letter topic",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="counts and a sample per reason (changes nothing)")
+    listing.add_argument("--limit", type=int, default=10000, help="look at this many at most")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    again = commands.add_parser("replay", help="republish to the raw-events topic")
+    again.add_argument("--reason", default=None, help="only messages dead-lettered for this")
+    again.add_argument("--limit", type=int, default=None, help="replay this many at most")
+    again.add_argument("--topic", default=env("PUBSUB_TOPIC", "segment-events"))
+    again.add_argument(
+        "--ordering",
+        action=argparse.BooleanOptionalAction,
+        default=env_flag(env("PUBSUB_ORDERING")),
+    )
+    again.add_argument("--rate", type=float, default=0.0, help="messages per second (0: no limit)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not args.project:
+        print("dead-letters: --project (or GOOGLE_CLOUD_PROJECT) is required", file=sys.stderr)
+        return 2
+    dead_letters = DeadLetters(args.project, args.subscription)
+    try:
+        if args.command == "list":
+            groups = list_dead_letters(dead_letters, args.limit)
+            _print_groups(groups, args.json)
+            return 0
+        counts = replay(
+            dead_letters,
+            f"projects/{args.project}/topics/{args.topic}",
+            args.ordering,
+            args.reason,
+            args.limit,
+            args.rate,
+        )
+    except KeyboardInterrupt:
+        print("interrupted: messages not yet acknowledged stay dead-lettered", file=sys.stderr)
+        return 130
+    except exceptions.GoogleAPICallError as error:
+        print(f"dead-letters: Pub/Sub refused: {error.message}", file=sys.stderr)
+        return 1
+    print(
+        f"replayed {counts['replayed']}, left {counts['left']} with other reasons, "
+        f"failed {counts['failed']} (still dead-lettered)"
+    )
+    return 1 if counts["failed"] else 0
+
+
+def _print_groups(groups: Mapping[str, Mapping[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(groups, ensure_ascii=False, indent=2))
+        return
+    if not groups:
+        print("no dead letters")
+        return
+    for reason, group in groups.items():
+        sample = group["sample"]
+        print(f"{group['count']:>7}  {reason}")
+        detail = sample["attributes"].get("detail")
+        if detail:
+            print(f"         detail: {detail}")
+        print(f"         sample: {sample['data']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
