@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import threading
 import time
 from collections import Counter
@@ -54,6 +55,34 @@ class Fault:
     delay: float = 0.0
 
 
+@dataclass
+class Chaos:
+    """Random trouble on every request no queued fault answered: `failure_rate` of them get one
+    of `statuses`; `slow_rate` of them are answered only after `delay` (and still processed, as
+    a real server would after the client gave up)."""
+
+    failure_rate: float
+    statuses: tuple[int, ...] = (500, 503, 429)
+    slow_rate: float = 0.0
+    delay: float = 1.0
+    seed: int = 7
+    rng: random.Random = field(init=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw(self) -> tuple[int | None, float]:
+        """(status to fail with or None, seconds to wait first)."""
+        with self.lock:
+            roll, status = self.rng.random(), self.rng.choice(self.statuses)
+        if roll < self.slow_rate:
+            return None, self.delay
+        if roll < self.slow_rate + self.failure_rate:
+            return status, 0.0
+        return None, 0.0
+
+
 def error_body(status: int, message: str, api_error_code: str, rs_code: str) -> dict[str, Any]:
     return {
         "message": message,
@@ -83,6 +112,7 @@ class SaaSquatchStandIn:
         self.users: set[tuple[str, str]] = set()  # (accountId, userId) that exist
         self.delivered_events: Counter[str] = Counter()  # idempotencyKey -> accepted (2xx) count
         self.faults: list[Fault] = []
+        self.chaos: Chaos | None = None
         self._lock = threading.Lock()
         self._server = LocalServer(self._handler(), port)
         self.base_url = self._server.base_url
@@ -102,6 +132,7 @@ class SaaSquatchStandIn:
             self.users.clear()
             self.delivered_events.clear()
             self.faults.clear()
+            self.chaos = None
 
     def fail(
         self,
@@ -146,6 +177,12 @@ class SaaSquatchStandIn:
                 time.sleep(fault.delay)
             if fault.status is not None:
                 return fault.status, fault.body, fault.headers
+        elif self.chaos is not None:
+            status, delay = self.chaos.draw()
+            time.sleep(delay)
+            if status is not None:
+                body = error_body(status, f"chaos {status}", f"CHAOS_{status}", f"RS{status}")
+                return status, body, {"Retry-After": "1"} if status == 429 else {}
         if request.headers.get("Authorization") not in {self.basic(k) for k in self.api_keys}:
             return 401, error_body(401, "Unauthorized", "UNAUTHORIZED", "RS001"), {}
         parts = request.segments
