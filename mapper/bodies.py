@@ -1,47 +1,40 @@
-"""SaaSquatch request bodies (REST API v1), as pydantic models.
+"""SaaSquatch request bodies (REST API v1), as typed dictionaries.
 
-The mapper fills them from values it has already cleaned, so they are built without re-validation
-(`model_construct`) and dumped without top-level nulls: a top-level null could clear data in
-SaaSquatch, while a null custom field value is a deliberate "remove this field".
+The mapper fills them from values it has already cleaned, so they need no validation at run time:
+TypedDicts document the shape for readers and type checkers at no cost per message. `compact`
+drops top-level nulls: a top-level null could clear data in SaaSquatch, while a null custom field
+value is a deliberate "remove this field".
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, Required, TypedDict
 
 Scalar = str | int | float | bool | None
 
 
-class UserUpsert(BaseModel):
+class UserUpsert(TypedDict, total=False):
     """`PUT /open/account/{accountId}/user/{userId}`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    accountId: str
-    email: str | None = None
-    firstName: str | None = None
-    lastName: str | None = None
-    imageUrl: str | None = None
-    locale: str | None = None
-    referredByCodes: list[str] | None = None
-    customFields: dict[str, Scalar] | None = None
+    id: Required[str]
+    accountId: Required[str]
+    email: str
+    firstName: str
+    lastName: str
+    imageUrl: str
+    locale: str
+    referredByCodes: list[str]
+    customFields: dict[str, Scalar]
 
 
-class UserEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    fields: dict[str, Any] | None = None
-    dateTriggered: int | None = None  # epoch milliseconds
+class UserEvent(TypedDict, total=False):
+    key: Required[str]
+    fields: dict[str, Any]
+    dateTriggered: int  # epoch milliseconds
 
 
-class UserEventsBody(BaseModel):
+class UserEventsBody(TypedDict):
     """`POST /open/account/{accountId}/user/{userId}/events`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     userId: str
     accountId: str
@@ -49,5 +42,6 @@ class UserEventsBody(BaseModel):
     events: list[UserEvent]
 
 
-def to_body(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(exclude_none=True)
+def compact(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without its top-level `None` values."""
+    return {name: value for name, value in body.items() if value is not None}

@@ -126,6 +126,13 @@ REFUND_FIELDS: dict[str, Converter] = {
 
 SCHEMAS: dict[str, dict[str, Converter]] = {"purchase": PURCHASE_FIELDS, "refund": REFUND_FIELDS}
 
+# Each schema field's lookup key (`order_id` -> `orderid`), computed once.
+_TARGET_KEYS = {
+    target: sanitize.trait_key(target)
+    for schema in (PURCHASE_FIELDS, REFUND_FIELDS, PRODUCT_FIELDS)
+    for target in schema
+}
+
 # Product ids SaaSquatch requires; Segment products sometimes carry only `id` or `sku`.
 PRODUCT_ID_SOURCES = ("product_id", "id", "sku")
 _PRODUCT_ID_KEYS = frozenset(sanitize.trait_key(name) for name in PRODUCT_ID_SOURCES)
@@ -139,13 +146,6 @@ class Problems:
         self.invalid: list[str] = []
 
 
-def _by_lookup_name(properties: dict[str, Any]) -> dict[str, tuple[str, Any]]:
-    found: dict[str, tuple[str, Any]] = {}
-    for name, value in properties.items():
-        found.setdefault(sanitize.trait_key(name), (name, value))
-    return found
-
-
 def _convert(
     schema: dict[str, Converter],
     source: dict[str, Any],
@@ -153,26 +153,42 @@ def _convert(
     problems: Problems,
     also_read: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    by_name = _by_lookup_name(source)
     fields: dict[str, Any] = {}
-    used: set[str] = set()
-    for target, convert in schema.items():
-        hit = by_name.get(sanitize.trait_key(target))
-        if hit is None:
-            continue
-        name, value = hit
-        used.add(name)
+    for target, name, value in _matches(schema, source, where, problems, also_read):
         if value is None:
             problems.left_out.append(f"{where}{name} (null)")
             continue
+        convert = schema[target]
         try:
             fields[target] = _products(value, problems) if convert is PRODUCTS else convert(value)
         except InvalidValue as error:
             problems.invalid.append(f"{where}{name} {error}")
-    for name in source:
-        if name not in used and sanitize.trait_key(name) not in also_read:
-            problems.left_out.append(f"{where}{sanitize.cut_chars(name, 64)}")
     return fields
+
+
+def _matches(
+    schema: dict[str, Converter],
+    source: dict[str, Any],
+    where: str,
+    problems: Problems,
+    also_read: frozenset[str],
+) -> list[tuple[str, str, Any]]:
+    """(schema field, source name, value) in schema order; notes the source fields left out."""
+    if source.keys() <= schema.keys():  # spelled exactly as the spec: the usual, fast case
+        return [(target, target, source[target]) for target in schema if target in source]
+    by_key: dict[str, tuple[str, Any]] = {}
+    repeated: list[str] = []  # another spelling of a field already seen (`orderId`, `order_id`)
+    for name, value in source.items():
+        if by_key.setdefault(sanitize.trait_key(name), (name, value))[0] is not name:
+            repeated.append(name)
+    found = []
+    for target in schema:
+        hit = by_key.pop(_TARGET_KEYS[target], None)
+        if hit is not None:
+            found.append((target, *hit))
+    unused = [name for key, (name, _) in by_key.items() if key not in also_read] + repeated
+    problems.left_out.extend(f"{where}{sanitize.cut_chars(name, 64)}" for name in unused)
+    return found
 
 
 def _products(value: Any, problems: Problems) -> list[dict[str, Any]]:
@@ -199,7 +215,9 @@ def _products(value: Any, problems: Problems) -> list[dict[str, Any]]:
 
 
 def _product_id(item: dict[str, Any]) -> str | None:
-    by_name = _by_lookup_name(item)
+    by_name: dict[str, tuple[str, Any]] = {}
+    for name, value in item.items():
+        by_name.setdefault(sanitize.trait_key(name), (name, value))
     for source in PRODUCT_ID_SOURCES:
         hit = by_name.get(sanitize.trait_key(source))
         if hit is not None and hit[1] is not None and hit[1] != "":

@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import quote
 
 from . import sanitize
-from .bodies import UserUpsert, to_body
+from .bodies import UserUpsert, compact
 from .plan import Call, Purpose
-from .segment import SegmentMessage, account_id, find_trait
+from .segment import SegmentMessage, account_id, trait_index
 
 MAX_CUSTOM_FIELDS = 100
 HEADER_MAX = 512
@@ -27,12 +27,12 @@ def _text(value: Any) -> str | None:
 
 
 def _first_word(traits: dict[str, Any]) -> str | None:
-    name = find_trait(traits, "name")
+    name = traits.get("name")
     return name.split(None, 1)[0] if isinstance(name, str) and name.strip() else None
 
 
 def _after_first_word(traits: dict[str, Any]) -> str | None:
-    name = find_trait(traits, "name")
+    name = traits.get("name")
     parts = name.split(None, 1) if isinstance(name, str) else []
     return parts[1].strip() if len(parts) == 2 else None
 
@@ -49,7 +49,11 @@ class StandardTrait:
 
     trait: str
     convert: Callable[[Any], Any]
-    fallback: Callable[[dict[str, Any]], Any] | None = None
+    fallback: Callable[[dict[str, Any]], Any] | None = None  # reads the trait index
+
+    @property
+    def key(self) -> str:
+        return sanitize.trait_key(self.trait)
 
 
 # SaaSquatch user field -> where it comes from. Trait names match ignoring case and `_ - space`.
@@ -83,17 +87,26 @@ SYSTEM_FIELDS = frozenset(
 )
 
 
+_PATH_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
 def user_path(account: str, user: str) -> str:
-    return f"/open/account/{quote(account, safe='')}/user/{quote(user, safe='')}"
+    return f"/open/account/{_segment(account)}/user/{_segment(user)}"
+
+
+def _segment(text: str) -> str:
+    """Percent-encoded path segment; most ids need nothing, and checking is cheaper than quoting."""
+    return text if _PATH_SAFE.fullmatch(text) else quote(text, safe="")
 
 
 def standard_fields(traits: dict[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
+    index = trait_index(traits)  # looked up by trait key, once per message
     for target, rule in STANDARD_TRAITS.items():
-        raw = find_trait(traits, rule.trait)
+        raw = index.get(rule.key)
         value = rule.convert(raw) if raw is not None else None
         if value is None and rule.fallback is not None:
-            value = rule.fallback(traits)
+            value = rule.fallback(index)
         if value is not None:
             fields[target] = value
     return fields
@@ -187,11 +200,11 @@ def upsert_call(
         extra = custom_fields(traits, notes)
         if extra:
             fields["customFields"] = extra
-    body = UserUpsert.model_construct(id=user, accountId=account, **fields)
+    body: UserUpsert = {"id": user, "accountId": account, **fields}  # type: ignore[typeddict-item]
     return Call(
         Purpose.UPSERT_USER,
         "PUT",
         user_path(account, user),
-        body=to_body(body),
+        body=compact(dict(body)),
         headers=end_user_headers(message),
     )

@@ -43,6 +43,8 @@ def event_key(name: str) -> str | None:
 
 def valid_text(value: str) -> str:
     """Replace lone surrogates (valid in JSON escapes, invalid in UTF-8) so the text can be sent."""
+    if value.isascii():  # the usual case, and cheap to tell
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .sanitize import id_text, trait_key
 
@@ -17,7 +17,7 @@ ENVELOPE_KEYS = ("context", "integrations")
 class SegmentContext(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    traits: dict[str, Any] = {}
+    traits: dict[str, Any] = Field(default_factory=dict)
     ip: Any = None
     userAgent: Any = None
     locale: Any = None
@@ -42,10 +42,11 @@ class SegmentMessage(BaseModel):
     anonymousId: Any = None
     messageId: Any = None
     event: Any = None
-    traits: dict[str, Any] = {}
-    properties: dict[str, Any] = {}
-    context: SegmentContext = SegmentContext()
-    integrations: dict[str, Any] = {}
+    # Factories, not shared defaults: pydantic would deep-copy a default for every message.
+    traits: dict[str, Any] = Field(default_factory=dict)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    context: SegmentContext = Field(default_factory=SegmentContext)
+    integrations: dict[str, Any] = Field(default_factory=dict)
     timestamp: Any = None
     originalTimestamp: Any = None
     receivedAt: Any = None
@@ -69,6 +70,16 @@ class SegmentMessage(BaseModel):
             value is False and trait_key(name) in SAASQUATCH_INTEGRATION_KEYS
             for name, value in self.integrations.items()
         )
+
+
+def trait_index(traits: dict[str, Any]) -> dict[str, Any]:
+    """Trait key -> the first non-empty value with that key (see `find_trait`), to look up many
+    reserved traits of one message without scanning all its traits each time."""
+    index: dict[str, Any] = {}
+    for key, value in traits.items():
+        if value is not None and value != "":
+            index.setdefault(trait_key(key), value)
+    return index
 
 
 def find_trait(traits: dict[str, Any], name: str) -> Any:

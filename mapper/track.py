@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import ecommerce, sanitize
-from .bodies import UserEvent, UserEventsBody, to_body
+from .bodies import UserEvent, UserEventsBody, compact
 from .identify import upsert_call, user_path
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
 from .plan import Call, Outcome, Plan, Purpose, Undeliverable
@@ -149,15 +149,20 @@ def map_track(
     traits = message.context.traits
     account = account_id(traits, user)
     key_for_retries = idempotency_key(message.message_id, raw)
-    event = UserEvent.model_construct(
-        key=key,
-        fields=event_fields(key, message.properties, options, notes),
-        dateTriggered=date_triggered(message, now),
+    event: UserEvent = compact(  # type: ignore[assignment]
+        {
+            "key": key,
+            "fields": event_fields(key, message.properties, options, notes),
+            "dateTriggered": date_triggered(message, now),
+        }
     )
-    body = UserEventsBody.model_construct(
-        userId=user, accountId=account, idempotencyKey=key_for_retries, events=[event]
-    )
-    send = Call(Purpose.TRACK_EVENT, "POST", user_path(account, user) + "/events", to_body(body))
+    body: UserEventsBody = {
+        "userId": user,
+        "accountId": account,
+        "idempotencyKey": key_for_retries,
+        "events": [event],
+    }
+    send = Call(Purpose.TRACK_EVENT, "POST", user_path(account, user) + "/events", dict(body))
     strategy = options.track_upsert_strategy
     calls: tuple[Call, ...] = (send,)
     fallback: Call | None = None
