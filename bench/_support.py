@@ -19,9 +19,11 @@ from tools.processes import port_in_use, stop_group  # noqa: E402
 
 
 @contextmanager
-def serving(target: str, env: Mapping[str, str], source: Path | None = None) -> Iterator[str]:
+def serving(
+    target: str, env: Mapping[str, str], source: Path | None = None, port: int | None = None
+) -> Iterator[str]:
     """`functions-framework --target=...` (gunicorn with threads, as on Cloud Run); its URL."""
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "functions_framework", f"--target={target}", f"--port={port}"]
     if source is not None:
         command.append(f"--source={source}")

@@ -165,6 +165,7 @@ def test_both_services_are_deployed_from_source_with_their_targets(
     )
     assert env_vars(ingest) == {
         "GOOGLE_CLOUD_PROJECT": PROJECT_ID,
+        "THREADS": "32",
         "PUBSUB_TOPIC": "segment-events",
         "PUBSUB_ORDERING": "false",
         "INGEST_TOKEN_SECRET": (
@@ -173,6 +174,7 @@ def test_both_services_are_deployed_from_source_with_their_targets(
         "LOG_LEVEL": "INFO",
     }
     deliver_env = env_vars(deliver)
+    assert deliver_env["THREADS"] == "32"
     assert deliver_env["SAASQUATCH_TENANT_ALIAS"] == "a1b2c3d4e5f6g"
     assert deliver_env["SAASQUATCH_API_KEY_SECRET"] == (
         f"projects/{PROJECT_ID}/secrets/saasquatch-api-key/versions/latest"

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from publisher import DIRECT_MIN_MESSAGES, OutgoingMessage, publish_chunks
+
 from .conftest import PROJECT, TOKEN, MakeIngest, Topic
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -168,6 +170,26 @@ def test_publish_failure_is_503_within_the_timeout_then_recovers(
     response = client.post("/", json=identify(), headers=AUTH)
     assert response.status_code == 200
     assert len(created.pull(1)) == 1
+
+
+def test_a_large_batch_that_cannot_be_published_is_503_too(
+    make_ingest: MakeIngest, emulator: Any
+) -> None:
+    """Batches of DIRECT_MIN_MESSAGES or more take the direct Publish path."""
+    client = make_ingest(PUBSUB_TOPIC="not-there-either", PUBLISH_TIMEOUT_SECONDS="2")
+    batch = [identify(n) for n in range(DIRECT_MIN_MESSAGES)]
+    response = client.post("/", json=batch, headers=AUTH)
+    assert response.status_code == 503
+    created = Topic("not-there-either")
+    assert client.post("/", json=batch, headers=AUTH).get_json() == {"accepted": len(batch)}
+    assert len(created.pull(len(batch))) == len(batch)
+
+
+def test_direct_publishes_stay_under_pubsub_call_limits() -> None:
+    small = [OutgoingMessage(b"x" * 10) for _ in range(2500)]
+    assert [len(chunk) for chunk in publish_chunks(small)] == [1000, 1000, 500]
+    large = [OutgoingMessage(b"x" * (4 * 1024 * 1024)) for _ in range(5)]
+    assert [len(chunk) for chunk in publish_chunks(large)] == [2, 2, 1]
 
 
 def sign(body: bytes, secret: str = "segment-shared") -> str:
