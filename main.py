@@ -64,8 +64,7 @@ def _raw_events() -> Publisher:
 
 def _receive(request: flask.Request) -> int:
     """authenticate -> read and parse -> publish all; the number of messages accepted."""
-    if request.method != "POST":
-        raise webhook.Refusal(405, "only POST is accepted", {"Allow": "POST"})
+    webhook.require_post(request.method)
     token = webhook.bearer_token(request.headers.get("Authorization"))
     try:
         if not _tokens().verify(token):
@@ -268,8 +267,7 @@ def deliver(request: flask.Request) -> flask.Response:
     fields: dict[str, Any] = {"entry_point": "deliver"}
     level = logging.INFO
     try:
-        if request.method != "POST":
-            raise webhook.Refusal(405, "only POST is accepted", {"Allow": "POST"})
+        webhook.require_post(request.method)
         _authenticate_push(request)
         raw = webhook.read_body(
             request.stream, request.content_length, push.MAX_PUSH_BYTES, "a Pub/Sub push envelope"

@@ -24,6 +24,11 @@ class Refusal(Exception):
         self.headers = headers or {}
 
 
+def require_post(method: str) -> None:
+    if method != "POST":
+        raise Refusal(405, "only POST is accepted", {"Allow": "POST"})
+
+
 def unauthorized(message: str) -> Refusal:
     return Refusal(401, message, {"WWW-Authenticate": 'Bearer realm="segment-saasquatch"'})
 

@@ -19,8 +19,7 @@ import time
 import requests
 from _support import ROOT, median, table
 
-from tools.emulator import free_port
-from tools.processes import stop_group
+from tools.processes import free_port, stop_group
 
 REQUESTS = {"ingest": b'{"type": "identify"}', "deliver": b"{}"}
 

@@ -26,7 +26,8 @@ import requests
 from _support import ROOT, median, serving, table
 
 from tests.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
-from tools.emulator import free_port, running_emulator
+from tools.emulator import running_emulator
+from tools.processes import free_port
 from tools.provision import PubSubLayout, provision
 
 PROJECT = "bench-project"

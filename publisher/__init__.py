@@ -10,7 +10,8 @@ import concurrent.futures
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 
 import grpc
 from google.api_core.retry import Retry
@@ -56,7 +57,7 @@ CHANNEL_OPTIONS = [
 
 _clients: dict[bool, pubsub_v1.PublisherClient] = {}
 _clients_lock = threading.Lock()
-_direct: list[GapicPublisherClient] = []
+_direct: GapicPublisherClient | None = None
 
 # One Publish call carries at most 1000 messages and 10 MB; stay a little under.
 MAX_CALL_MESSAGES = 1000
@@ -79,10 +80,11 @@ def client(ordering: bool = False) -> pubsub_v1.PublisherClient:
 
 def direct_client() -> GapicPublisherClient:
     """The process-wide plain Publish client: one RPC per call, no batching thread."""
+    global _direct
     with _clients_lock:
-        if not _direct:
-            _direct.append(GapicPublisherClient(transport=_transport()))
-        return _direct[0]
+        if _direct is None:
+            _direct = GapicPublisherClient(transport=_transport())
+        return _direct
 
 
 def _transport() -> PublisherGrpcTransport:
@@ -99,18 +101,44 @@ class PublishError(Exception):
 
 
 class Publisher:
-    """Publishes to one topic and waits for every message to be confirmed."""
+    """Publishes to one topic: `publish_all` waits for every message to be confirmed, `submit`
+    hands one over and returns its future (for callers that keep a window of their own)."""
 
     def __init__(self, project: str, topic: str, ordering: bool, timeout: float) -> None:
-        self._topic = f"projects/{project}/topics/{topic}"
-        self._ordering = ordering
+        self.topic = f"projects/{project}/topics/{topic}"
+        self.ordering = ordering
         self._timeout = timeout
         # The client's own retries stop before our deadline, so no future outlives the answer.
         self._retry = Retry(initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout)
 
+    def submit(self, message: OutgoingMessage) -> Future:
+        """The message's future from the batching client; a refusal (an ordering key paused by
+        an earlier failure) comes back as a failed future too."""
+        try:
+            return client(self.ordering).publish(
+                self.topic,
+                message.data,
+                ordering_key=message.ordering_key,
+                retry=self._retry,
+                timeout=self._timeout,
+                **message.attributes,
+            )
+        except Exception as error:
+            failed: Future = Future()
+            failed.set_exception(error)
+            return failed
+
+    def resume(self, keys: Iterable[str]) -> None:
+        """After a failed ordered publish its key is paused; resume it so the user's next
+        messages (Segment's retry, the rest of a backfill) are not refused forever."""
+        if not self.ordering:
+            return
+        for key in set(keys) - {""}:
+            client(True).resume_publish(self.topic, key)
+
     def publish_all(self, messages: Sequence[OutgoingMessage]) -> list[str]:
         """Pub/Sub message ids, in order; `PublishError` unless every one was confirmed."""
-        if not self._ordering and len(messages) >= DIRECT_MIN_MESSAGES:
+        if not self.ordering and len(messages) >= DIRECT_MIN_MESSAGES:
             return self._publish_direct(messages)
         return self._publish_batched(messages)
 
@@ -123,7 +151,7 @@ class Publisher:
             for chunk in publish_chunks(messages):
                 remaining = max(0.05, deadline - time.monotonic())
                 response = direct_client().publish(
-                    topic=self._topic,
+                    topic=self.topic,
                     messages=[
                         PubsubMessage(data=m.data, attributes=dict(m.attributes)) for m in chunk
                     ],
@@ -141,53 +169,30 @@ class Publisher:
         """The batching client: it shares Publish calls between concurrent requests and, with
         ordering, groups messages per key (Pub/Sub wants one key per call) in parallel."""
         deadline = time.monotonic() + self._timeout
-        publisher = client(self._ordering)
-        futures = []
-        try:
-            for message in messages:
-                futures.append(
-                    publisher.publish(
-                        self._topic,
-                        message.data,
-                        ordering_key=message.ordering_key,
-                        retry=self._retry,
-                        timeout=self._timeout,
-                        **message.attributes,
-                    )
-                )
-        except Exception as error:  # e.g. an ordering key paused by an earlier failure
-            self._resume(messages)
-            raise PublishError(f"publish refused: {type(error).__name__}") from error
+        futures = [self.submit(message) for message in messages]
         done, pending = concurrent.futures.wait(
             futures, timeout=max(0.0, deadline - time.monotonic())
         )
         failures = [future for future in done if future.exception() is not None]
         if pending or failures:
-            self._resume(messages)
+            self.resume(message.ordering_key for message in messages)
             cause = type(failures[0].exception()).__name__ if failures else "timeout"
             raise PublishError(
                 f"{len(failures)} failed and {len(pending)} unconfirmed of {len(futures)} ({cause})"
             )
         return [future.result() for future in futures]
 
-    def _resume(self, messages: Sequence[OutgoingMessage]) -> None:
-        """After a failed ordered publish the key is paused; resume it so the user's next
-        request (Segment's retry) is not refused forever."""
-        if not self._ordering:
-            return
-        publisher = client(True)
-        for key in {message.ordering_key for message in messages if message.ordering_key}:
-            publisher.resume_publish(self._topic, key)
-
 
 def publish_chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessage]]:
+    """The messages cut into runs that each fit one Publish call."""
     chunks: list[Sequence[OutgoingMessage]] = []
     start, size = 0, 0
     for index, message in enumerate(messages):
-        size += len(message.data) + sum(len(k) + len(v) for k, v in message.attributes.items())
+        weight = len(message.data) + sum(len(k) + len(v) for k, v in message.attributes.items())
+        size += weight
         if index > start and (index - start >= MAX_CALL_MESSAGES or size > MAX_CALL_BYTES):
             chunks.append(messages[start:index])
-            start, size = index, len(message.data)
+            start, size = index, weight
     if start < len(messages):
         chunks.append(messages[start:])
     return chunks

@@ -6,7 +6,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import functions_framework
@@ -18,6 +17,7 @@ from google.cloud import pubsub_v1
 import settings
 from mapper import MappingOptions, Plan, map_message
 from tools.emulator import Emulator, running_emulator
+from tools.processes import ROOT
 
 from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
 from .served import Served, served
@@ -103,7 +103,6 @@ def topic(emulator: Emulator, request: pytest.FixtureRequest) -> Topic:
 
 # --- ingest, loaded by the Functions Framework ---------------------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "seg-7f3c9a1e-live-token"
 MakeIngest = Callable[..., FlaskClient]
 
@@ -114,18 +113,24 @@ def clear_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
+def load_function(monkeypatch: pytest.MonkeyPatch, target: str, env: dict[str, Any]) -> FlaskClient:
+    """`target` loaded by the Functions Framework exactly as Cloud Run loads it, with only the
+    settings in `env` (a None value leaves the variable unset)."""
+    clear_settings_env(monkeypatch)
+    for name, value in env.items():
+        if value is not None:
+            monkeypatch.setenv(name, str(value))
+    settings.load.cache_clear()
+    return functions_framework.create_app(target=target, source=str(ROOT / "main.py")).test_client()
+
+
 @pytest.fixture
 def make_ingest(monkeypatch: pytest.MonkeyPatch, topic: Topic) -> MakeIngest:
-    """`ingest` loaded by the Functions Framework exactly as Cloud Run loads it, with `env`."""
+    """`ingest` as Cloud Run loads it, publishing to `topic`; `env` overrides."""
 
     def make(**env: Any) -> FlaskClient:
-        clear_settings_env(monkeypatch)
         base = {"GOOGLE_CLOUD_PROJECT": PROJECT, "PUBSUB_TOPIC": topic.name, "INGEST_TOKEN": TOKEN}
-        for name, value in {**base, **env}.items():
-            monkeypatch.setenv(name, str(value))
-        settings.load.cache_clear()
-        app = functions_framework.create_app(target="ingest", source=str(ROOT / "main.py"))
-        return app.test_client()
+        return load_function(monkeypatch, "ingest", {**base, **env})
 
     return make
 
@@ -157,7 +162,6 @@ def make_deliver(
     """`deliver` loaded by the Functions Framework, sending to the stand-in; `env` overrides."""
 
     def make(**env: Any) -> FlaskClient:
-        clear_settings_env(monkeypatch)
         base = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "SAASQUATCH_TENANT_ALIAS": TENANT,
@@ -165,14 +169,7 @@ def make_deliver(
             "SAASQUATCH_BASE_URL": stand_in.base_url,
             "SAASQUATCH_TIMEOUT_SECONDS": "1",
         }
-        for name, value in {**base, **env}.items():
-            if value is None:
-                monkeypatch.delenv(name, raising=False)
-            else:
-                monkeypatch.setenv(name, str(value))
-        settings.load.cache_clear()
-        app = functions_framework.create_app(target="deliver", source=str(ROOT / "main.py"))
-        return app.test_client()
+        return load_function(monkeypatch, "deliver", {**base, **env})
 
     return make
 

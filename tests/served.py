@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from tools.emulator import free_port
-from tools.processes import stop_group
-
-ROOT = Path(__file__).resolve().parent.parent
+from tools.processes import FunctionServer
 
 # Settings a test process may have inherited; each served function gets only what it is given.
 _OURS = (
@@ -34,53 +26,22 @@ _OURS = (
 )
 
 
-class Served:
+class Served(FunctionServer):
+    """An entry point whose output goes to a log file the test can read."""
+
     def __init__(self, target: str, env: Mapping[str, str], port: int | None = None) -> None:
-        self.target = target
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(_OURS)},
-            **env,
-        }
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+        super().__init__(target, {**inherited, **env}, port)
         handle, name = tempfile.mkstemp(prefix=f"{target}-", suffix=".log")
         os.close(handle)
         self.log_path = Path(name)
-        self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0) -> None:  # type: ignore[override]
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "functions_framework",
-                    f"--target={self.target}",
-                    f"--port={self.port}",
-                ],
-                cwd=ROOT,
-                env=self._env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"{self.target} exited at start:\n{self.output()}")
-            try:
-                requests.get(self.url, timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.target} did not answer within {timeout:.0f}s")
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        stop_group(self._process)  # the server and its workers
-        self._process = None
+            super().start(log)
+        if not self.wait_ready(timeout):
+            self.stop()
+            raise RuntimeError(f"{self.target} did not start:\n{self.output()}")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

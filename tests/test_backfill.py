@@ -18,9 +18,9 @@ import pytest
 
 from publisher import segment_message
 from tools.backfill import main
+from tools.processes import ROOT
 
 from .conftest import PROJECT, Topic
-from .served import ROOT
 
 BAD_LINES = {17: "{not json", 2500: '"a string"', 7777: "[1, 2]", 9999: '{"type": NaN}'}
 

@@ -17,8 +17,7 @@ import yaml
 from google.cloud import pubsub_v1
 
 from tools.emulator import Emulator
-
-from .served import ROOT
+from tools.processes import ROOT
 
 BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 STEPS = {step["id"]: step for step in BUILD["steps"]}

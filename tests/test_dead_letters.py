@@ -14,14 +14,15 @@ from datetime import UTC, datetime
 import pytest
 from google.cloud import pubsub_v1
 
-from publisher import dead_letter_message
+from publisher import Publisher, dead_letter_message
 from tools.dead_letters import DeadLetters, list_dead_letters, main, replay
 from tools.emulator import Emulator
+from tools.processes import ROOT
 
 from .conftest import PROJECT, Topic
-from .pipeline import Pipeline, track
+from .pipeline import RAW_TOPIC, Pipeline, track
 from .saasquatch_standin import API_KEY, SaaSquatchStandIn
-from .served import ROOT, Served
+from .served import Served
 
 WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -97,8 +98,7 @@ def test_replay_by_reason_republishes_the_original_and_leaves_the_rest(
         dead_letter(dead, n, "invalid_event_data", 400)
     counts = replay(
         DeadLetters(PROJECT, "dead-letters-pull"),
-        raw.path,
-        ordering=True,
+        Publisher(PROJECT, raw.name, ordering=True, timeout=30),
         reason="saasquatch_unauthorized",
     )
     assert (counts["replayed"], counts["left"], counts["failed"]) == (5, 3, 0)
@@ -120,7 +120,8 @@ def test_replay_stops_at_the_limit(topics: tuple[Topic, Topic]) -> None:
     raw, dead = topics
     for n in range(6):
         dead_letter(dead, n, "saasquatch_rejected", 400)
-    counts = replay(DeadLetters(PROJECT, "dead-letters-pull"), raw.path, False, limit=4)
+    raw_events = Publisher(PROJECT, raw.name, ordering=False, timeout=30)
+    counts = replay(DeadLetters(PROJECT, "dead-letters-pull"), raw_events, limit=4)
     assert counts["replayed"] == 4
     assert len(remaining(raw, 4)) == 4
     assert len(remaining(dead, 2)) == 2
@@ -173,7 +174,8 @@ def test_replayed_messages_flow_through_deliver_to_saasquatch(
     assert groups["saasquatch_unauthorized"]["count"] == len(keys)
 
     stand_in.api_keys = {API_KEY}  # the key is fixed
-    counts = replay(letters, pipeline.topic, ordering=False, reason="saasquatch_unauthorized")
+    raw_events = Publisher(PROJECT, RAW_TOPIC, ordering=False, timeout=30)
+    counts = replay(letters, raw_events, reason="saasquatch_unauthorized")
     assert counts["replayed"] == len(keys)
     assert stand_in.wait_for(lambda: set(stand_in.delivered_events) == set(keys))
     assert set(stand_in.delivered_events.values()) == {1}

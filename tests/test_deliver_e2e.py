@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tools.emulator import Emulator, free_port
+from tools.emulator import Emulator
+from tools.processes import free_port
 
 from .pipeline import Pipeline, deliver_env, recent, track
 from .saasquatch_standin import API_KEY, TENANT, Recorded, SaaSquatchStandIn

@@ -8,7 +8,7 @@ import pytest
 
 from delivery import Result, Status, execute
 from saasquatch import FixedApiKey, SaaSquatchClient
-from tools.emulator import free_port
+from tools.processes import free_port
 
 from .conftest import plan_for
 from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn, is_events, is_upsert

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
-from tools.emulator import free_port
+from tools.processes import free_port
 
 from .conftest import MakeDeliver
 from .local_http import LocalServer, QuietHandler, answer_json

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from tools.emulator import Emulator, free_port
+from tools.emulator import Emulator
+from tools.processes import free_port
 
 from .conftest import PROJECT
 from .pipeline import RAW_TOPIC, Pipeline, deliver_env

@@ -15,10 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.emulator import free_port
-from tools.processes import port_in_use
-
-from .served import ROOT
+from tools.processes import ROOT, free_port, port_in_use
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ from saasquatch import (
 )
 from saasquatch.client import parse_retry_after
 from secret_store import SecretValue
-from tools.emulator import free_port
+from tools.processes import free_port
 
 from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
 

@@ -1,6 +1,38 @@
-"""Operator tools, `python -m tools COMMAND`: run (make run), provision, backfill, dead-letters."""
+"""Operator tools, `python -m tools COMMAND`: run (make run), provision, backfill, dead-letters.
+
+They read the same environment variables as the services, with the same defaults, so a command
+run next to a deployment's configuration talks to its topics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
 
 
 def env_flag(value: str | None) -> bool:
     """An environment switch the way settings.py reads booleans."""
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def setting(name: str, env: Mapping[str, str] = os.environ) -> str:
+    """The variable from `env`, else the services' default for it (settings.Settings)."""
+    from settings import Settings
+
+    return env.get(name) or str(Settings.model_fields[name].default)
+
+
+def add_project_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""))
+
+
+def add_raw_events_arguments(parser: argparse.ArgumentParser, ordering_help: str) -> None:
+    """--topic and --ordering, defaulting to ingest's PUBSUB_TOPIC and PUBSUB_ORDERING."""
+    parser.add_argument("--topic", default=setting("PUBSUB_TOPIC"), help="the raw-events topic")
+    parser.add_argument(
+        "--ordering",
+        action=argparse.BooleanOptionalAction,
+        default=env_flag(os.environ.get("PUBSUB_ORDERING")),
+        help=ordering_help,
+    )

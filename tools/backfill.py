@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import deque
@@ -25,17 +24,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from google.api_core.retry import Retry
 from tqdm import tqdm
 
-from publisher import client, segment_message
-from tools import env_flag
+from publisher import Publisher, segment_message
+from tools import add_project_argument, add_raw_events_arguments
 from tools.segment_files import Item, SegmentFile
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 MAX_LISTED = 20  # line numbers shown in the summary; the count covers the rest
+PUBLISH_TIMEOUT = 60.0  # per message, retries included
+SETTLE_SECONDS = PUBLISH_TIMEOUT + 5
 
 
 @dataclass
@@ -85,20 +85,10 @@ Sent = list[tuple[Future, str]]  # each publish of one item, with its ordering k
 class Backfill:
     """Publishes items in file order with a bounded window of publishes in flight."""
 
-    def __init__(
-        self,
-        topic: str,
-        ordering: bool,
-        rate: float = 0.0,
-        window: int = 2000,
-        timeout: float = 60.0,
-    ) -> None:
-        self._topic = topic
-        self._ordering = ordering
+    def __init__(self, publisher: Publisher, rate: float = 0.0, window: int = 2000) -> None:
+        self._publisher = publisher
         self._pacer = Pacer(rate)
         self._window = window
-        self._timeout = timeout
-        self._retry = Retry(initial=0.1, maximum=10.0, multiplier=2.0, timeout=timeout)
         self._in_flight: deque[tuple[int, Sent]] = deque()
         self._count = 0
 
@@ -115,24 +105,11 @@ class Backfill:
             self._settle(summary, keep=0)
 
     def _publish(self, item: Item) -> Sent:
-        publisher = client(self._ordering)
         sent: Sent = []
         for message in item.messages:
             self._pacer.wait()
-            outgoing = segment_message(message, self._ordering)
-            try:
-                future = publisher.publish(
-                    self._topic,
-                    outgoing.data,
-                    ordering_key=outgoing.ordering_key,
-                    retry=self._retry,
-                    timeout=self._timeout,
-                    **outgoing.attributes,
-                )
-            except Exception as error:  # e.g. an ordering key paused by an earlier failure
-                future = Future()
-                future.set_exception(error)
-            sent.append((future, outgoing.ordering_key))
+            outgoing = segment_message(message, self._publisher.ordering)
+            sent.append((self._publisher.submit(outgoing), outgoing.ordering_key))
         self._count += len(sent)
         return sent
 
@@ -144,14 +121,13 @@ class Backfill:
             if pending:
                 if self._count <= keep:
                     return
-                wait_all(pending, timeout=self._timeout + 5)
+                wait_all(pending, timeout=SETTLE_SECONDS)
             self._in_flight.popleft()
             self._count -= len(sent)
             failed = [key for future, key in sent if not future.done() or future.exception()]
             if failed:
                 summary.failed.append(number)
-                for key in set(failed) - {""}:
-                    client(True).resume_publish(self._topic, key)  # the user's next ones may go
+                self._publisher.resume(failed)  # the user's next messages may go again
             summary.published += len(sent) - len(failed)
             summary.confirmed_through = number
 
@@ -176,20 +152,13 @@ def _dry_run(items: Iterable[Item], summary: Summary, on_item: Callable[[], None
 
 
 def parser() -> argparse.ArgumentParser:
-    env = os.environ.get
     parser = argparse.ArgumentParser(
         prog="python -m tools backfill",
         description="Publish Segment messages from files to the raw-events topic, as ingest does.",
     )
     parser.add_argument("files", nargs="+", type=Path, help="JSON Lines or JSON array, .gz or not")
-    parser.add_argument("--project", default=env("GOOGLE_CLOUD_PROJECT", ""))
-    parser.add_argument("--topic", default=env("PUBSUB_TOPIC", "segment-events"))
-    parser.add_argument(
-        "--ordering",
-        action=argparse.BooleanOptionalAction,
-        default=env_flag(env("PUBSUB_ORDERING")),
-        help="ordering keys as ingest sets them (default: PUBSUB_ORDERING)",
-    )
+    add_project_argument(parser)
+    add_raw_events_arguments(parser, "ordering keys as ingest sets them (default: PUBSUB_ORDERING)")
     parser.add_argument("--rate", type=float, default=0.0, help="messages per second (0: no limit)")
     parser.add_argument(
         "--resume-from", type=int, default=1, metavar="LINE", help="start the first file here"
@@ -214,13 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.resume_from < 1 or args.window < 1 or args.rate < 0:
         print("backfill: --resume-from and --window must be >= 1, --rate >= 0", file=sys.stderr)
         return EXIT_USAGE
-    topic = f"projects/{args.project}/topics/{args.topic}"
+    publisher = Publisher(args.project, args.topic, args.ordering, PUBLISH_TIMEOUT)
     code = 0
     for index, path in enumerate(args.files):
         resume_from = args.resume_from if index == 0 else 1
         summary = Summary(confirmed_through=resume_from - 1)
         try:
-            _one_file(path, resume_from, summary, args, topic)
+            _one_file(path, resume_from, summary, args, publisher)
         except KeyboardInterrupt:
             _report(path, summary)
             rest = " ".join(str(later) for later in args.files[index + 1 :])
@@ -238,7 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_file(
-    path: Path, resume_from: int, summary: Summary, args: argparse.Namespace, topic: str
+    path: Path,
+    resume_from: int,
+    summary: Summary,
+    args: argparse.Namespace,
+    publisher: Publisher,
 ) -> None:
     source = SegmentFile(path)
     with tqdm(
@@ -258,8 +231,7 @@ def _one_file(
         if args.dry_run:
             _dry_run(items, summary, advance)
         else:
-            backfill = Backfill(topic, args.ordering, args.rate, args.window)
-            backfill.run(items, summary, advance)
+            Backfill(publisher, args.rate, args.window).run(items, summary, advance)
 
 
 def _report(path: Path, summary: Summary) -> None:

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from google.api_core import exceptions
-from google.api_core.retry import Retry
 from google.cloud import pubsub_v1
 
 import logs
-from publisher import ADDED_ATTRIBUTES, client, ordering_key
-from tools import env_flag
+from publisher import ADDED_ATTRIBUTES, OutgoingMessage, Publisher, ordering_key
+from tools import add_project_argument, add_raw_events_arguments, setting
 from tools.backfill import Pacer
 
 # What Pub/Sub's own dead-letter policy adds when it moves a message after max delivery attempts.
@@ -38,6 +36,7 @@ PULL_SECONDS = 2.0
 EMPTY_PULLS = 2
 BATCH = 100
 SAMPLE_CHARS = 300
+REPUBLISH_SECONDS = 30.0
 
 
 def reason_of(attributes: Mapping[str, str]) -> str:
@@ -106,21 +105,17 @@ class DeadLetters:
     def ack(self, ack_id: str) -> None:
         self._subscriber.acknowledge(subscription=self.path, ack_ids=[ack_id])
 
-    def give_back(self, ack_ids: Sequence[str] = ()) -> None:
-        """Make messages available again at once (a deadline of 0 is a nack); without
-        arguments, every message held so far."""
-        ack_ids = list(ack_ids) or self._held
-        for start in range(0, len(ack_ids), 1000):
-            self._subscriber.modify_ack_deadline(
-                subscription=self.path,
-                ack_ids=ack_ids[start : start + 1000],
-                ack_deadline_seconds=0,
-            )
-        if ack_ids is self._held:
-            self._held = []
-
     def hold(self, ack_id: str) -> None:
+        """Keep a message from being pulled again until `release_held`."""
         self._held.append(ack_id)
+
+    def release_held(self) -> None:
+        """Make every held message available again at once (a deadline of 0 is a nack)."""
+        held, self._held = self._held, []
+        for start in range(0, len(held), 1000):
+            self._subscriber.modify_ack_deadline(
+                subscription=self.path, ack_ids=held[start : start + 1000], ack_deadline_seconds=0
+            )
 
 
 def list_dead_letters(dead_letters: DeadLetters, limit: int | None) -> dict[str, dict[str, Any]]:
@@ -134,7 +129,7 @@ def list_dead_letters(dead_letters: DeadLetters, limit: int | None) -> dict[str,
             group["count"] += 1
             group.setdefault("sample", _sample(received.message, attributes))
     finally:
-        dead_letters.give_back()
+        dead_letters.release_held()
     return dict(sorted(groups.items(), key=lambda item: -item[1]["count"]))
 
 
@@ -150,17 +145,13 @@ def _sample(message: Any, attributes: Mapping[str, str]) -> dict[str, Any]:
 
 def replay(
     dead_letters: DeadLetters,
-    topic: str,
-    ordering: bool,
+    publisher: Publisher,
     reason: str | None = None,
     limit: int | None = None,
     rate: float = 0.0,
-    timeout: float = 30.0,
 ) -> Counter[str]:
     """Republish each chosen dead letter, then acknowledge it; counts replayed / left / failed."""
     counts: Counter[str] = Counter()
-    publisher = client(ordering)
-    retry = Retry(initial=0.1, maximum=5.0, multiplier=2.0, timeout=timeout)
     pacer = Pacer(rate)
     messages = dead_letters.pull()
     try:
@@ -175,40 +166,31 @@ def replay(
                 continue
             pacer.wait()
             data = bytes(received.message.data)
-            key = replay_ordering_key(data, attributes, ordering)
+            key = replay_ordering_key(data, attributes, publisher.ordering)
+            outgoing = OutgoingMessage(data, original_attributes(attributes), key)
             try:
-                publisher.publish(
-                    topic,
-                    data,
-                    ordering_key=key,
-                    retry=retry,
-                    timeout=timeout,
-                    **original_attributes(attributes),
-                ).result(timeout=timeout)
+                publisher.submit(outgoing).result(timeout=REPUBLISH_SECONDS)
             except Exception:
                 counts["failed"] += 1
                 dead_letters.hold(received.ack_id)
-                if key:
-                    publisher.resume_publish(topic, key)
+                publisher.resume([key])
                 continue
             dead_letters.ack(received.ack_id)  # only now: the message is safe in the topic
             counts["replayed"] += 1
     finally:
         messages.close()
-        dead_letters.give_back()
+        dead_letters.release_held()
     return counts
 
 
 def parser() -> argparse.ArgumentParser:
-    env = os.environ.get
     parser = argparse.ArgumentParser(
         prog="python -m tools dead-letters", description="List or replay dead-lettered messages."
     )
-    parser.add_argument("--project", default=env("GOOGLE_CLOUD_PROJECT", ""))
-    dead_letter_topic = env("DEAD_LETTER_TOPIC", "segment-events-dead-letter")
+    add_project_argument(parser)
     parser.add_argument(
         "--subscription",
-        default=f"{dead_letter_topic}-pull",
+        default=f"{setting('DEAD_LETTER_TOPIC')}-pull",
         help="the pull subscription on the dead-letter topic",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -218,12 +200,7 @@ def parser() -> argparse.ArgumentParser:
     again = commands.add_parser("replay", help="republish to the raw-events topic")
     again.add_argument("--reason", default=None, help="only messages dead-lettered for this")
     again.add_argument("--limit", type=int, default=None, help="replay this many at most")
-    again.add_argument("--topic", default=env("PUBSUB_TOPIC", "segment-events"))
-    again.add_argument(
-        "--ordering",
-        action=argparse.BooleanOptionalAction,
-        default=env_flag(env("PUBSUB_ORDERING")),
-    )
+    add_raw_events_arguments(again, "ordering keys as ingest sets them (default: PUBSUB_ORDERING)")
     again.add_argument("--rate", type=float, default=0.0, help="messages per second (0: no limit)")
     return parser
 
@@ -239,14 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             groups = list_dead_letters(dead_letters, args.limit)
             _print_groups(groups, args.json)
             return 0
-        counts = replay(
-            dead_letters,
-            f"projects/{args.project}/topics/{args.topic}",
-            args.ordering,
-            args.reason,
-            args.limit,
-            args.rate,
-        )
+        publisher = Publisher(args.project, args.topic, args.ordering, REPUBLISH_SECONDS)
+        counts = replay(dead_letters, publisher, args.reason, args.limit, args.rate)
     except KeyboardInterrupt:
         print("interrupted: messages not yet acknowledged stay dead-lettered", file=sys.stderr)
         return 130

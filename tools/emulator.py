@@ -7,7 +7,6 @@ server running, so the whole group is signalled.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,14 +14,7 @@ from contextlib import contextmanager
 
 import requests
 
-from tools.processes import port_in_use, stop_group
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+from tools.processes import free_port, port_in_use, stop_group
 
 INSTALL_SDK = (
     "the Pub/Sub emulator needs the Google Cloud SDK: install it "

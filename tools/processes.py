@@ -6,7 +6,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import time
+from collections.abc import Mapping
 from contextlib import suppress
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def stop_group(process: subprocess.Popen, timeout: float = 10.0) -> None:
@@ -24,3 +31,66 @@ def stop_group(process: subprocess.Popen, timeout: float = 10.0) -> None:
 def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FunctionServer:
+    """`functions-framework --target=...` as Cloud Run serves it (gunicorn with threads), in a
+    process group of its own so stopping it stops its workers too. Restartable on its port."""
+
+    def __init__(
+        self,
+        target: str,
+        env: Mapping[str, str],
+        port: int | None = None,
+        source: Path | None = None,
+    ) -> None:
+        self.target = target
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._command = [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            f"--target={target}",
+            f"--port={self.port}",
+        ]
+        if source is not None:
+            self._command.append(f"--source={source}")
+        self._env = dict(env)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, output: int | IO[bytes] = subprocess.DEVNULL) -> None:
+        """Start it, its stdout and stderr going to `output` (a file, PIPE or DEVNULL)."""
+        self.process = subprocess.Popen(
+            self._command,
+            cwd=ROOT,
+            env=self._env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """True once the port accepts connections (no request is sent, so nothing is logged);
+        False if the process ended or the time ran out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.running:
+            if port_in_use(self.port):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_group(self.process)
+            self.process = None

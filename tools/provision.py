@@ -20,7 +20,6 @@ With `PUBSUB_EMULATOR_HOST` set, everything goes to the emulator. IAM bindings a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from google.api_core import exceptions
 from google.cloud import pubsub_v1
 from google.protobuf import duration_pb2, field_mask_pb2
 
-from tools import env_flag
+from tools import add_project_argument, add_raw_events_arguments, setting
 
 Subscription = pubsub_v1.types.Subscription
 
@@ -188,17 +187,14 @@ def provision(
 
 
 def _parser() -> argparse.ArgumentParser:
-    env = os.environ.get
     parser = argparse.ArgumentParser(
         prog="python -m tools.provision",
         description="Create or update the Pub/Sub topics and subscriptions of segment-saasquatch.",
     )
-    parser.add_argument("--project", default=env("GOOGLE_CLOUD_PROJECT", ""))
+    add_project_argument(parser)
     parser.add_argument("--push-endpoint", required=True, help="deliver's URL")
-    parser.add_argument("--topic", default=env("PUBSUB_TOPIC", "segment-events"))
-    parser.add_argument(
-        "--dead-letter-topic", default=env("DEAD_LETTER_TOPIC", "segment-events-dead-letter")
-    )
+    add_raw_events_arguments(parser, "message ordering (must match ingest's PUBSUB_ORDERING)")
+    parser.add_argument("--dead-letter-topic", default=setting("DEAD_LETTER_TOPIC"))
     parser.add_argument("--subscription", default="", help="default: TOPIC-deliver")
     parser.add_argument(
         "--dead-letter-subscription", default="", help="default: DEAD_LETTER_TOPIC-pull"
@@ -207,12 +203,6 @@ def _parser() -> argparse.ArgumentParser:
         "--push-service-account", default="", help="sign pushes with an OIDC token for this account"
     )
     parser.add_argument("--audience", default="", help="OIDC audience (default: the endpoint)")
-    parser.add_argument(
-        "--ordering",
-        action=argparse.BooleanOptionalAction,
-        default=env_flag(env("PUBSUB_ORDERING")),
-        help="message ordering (must match ingest's PUBSUB_ORDERING)",
-    )
     parser.add_argument("--ack-deadline", type=int, default=60, help="seconds (10-600)")
     parser.add_argument("--max-delivery-attempts", type=int, default=10, help="5-100")
     parser.add_argument(

@@ -21,10 +21,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from tools import env_flag
+import settings
 from tools.emulator import Emulator, missing_prerequisite
-from tools.processes import port_in_use, stop_group
+from tools.processes import FunctionServer, port_in_use
 from tools.provision import ProvisionError, PubSubLayout, provision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,55 +49,17 @@ class Ports:
         )
 
 
-class Service:
-    """One entry point served by functions-framework; its output is echoed with a prefix."""
+class Service(FunctionServer):
+    """One entry point; its output is echoed here with a prefix."""
 
-    def __init__(self, target: str, port: int, env: Mapping[str, str]) -> None:
-        self.target = target
-        self.url = f"http://127.0.0.1:{port}/"
-        self._port = port
-        self._command = [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            f"--target={target}",
-            f"--port={port}",
-        ]
-        self._env = dict(env)
-        self._process: subprocess.Popen[bytes] | None = None
+    def start(self, output: int | IO[bytes] = subprocess.PIPE) -> None:
+        super().start(output)
+        threading.Thread(target=self._echo, args=(self.process,), daemon=True).start()
 
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            self._command,
-            cwd=ROOT,
-            env=self._env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us; we stop the group
-        )
-        threading.Thread(target=self._echo, daemon=True).start()
-
-    def _echo(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
-        for line in self._process.stdout:
+    def _echo(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
             print(f"{self.target:<7} | {line.decode(errors='replace').rstrip()}", flush=True)
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def wait_ready(self, timeout: float = 30.0) -> bool:
-        """True once the port accepts connections (no request, so no noise in the log)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.running:
-            if port_in_use(self._port):
-                return True
-            time.sleep(0.1)
-        return False
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_group(self._process)
 
 
 def sample_curl(ingest_url: str, token: str) -> str:
@@ -122,12 +85,15 @@ def _stop_on_signal(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(env: Mapping[str, str] | None = None) -> int:
-    env = dict(os.environ if env is None else env)
+def run() -> int:
     problem = missing_prerequisite()
     if problem:
         return _fail(problem)
-    ports = Ports.from_env(env)
+    try:  # the services would stop at start on a bad setting; say so before starting anything
+        config = settings.load()
+    except settings.ConfigError as error:
+        return _fail(str(error))
+    ports = Ports.from_env(os.environ)
     for name, port in (("INGEST_PORT", ports.ingest), ("DELIVER_PORT", ports.deliver)):
         if port_in_use(port):
             return _fail(f"port {port} is in use: stop what holds it or set {name}")
@@ -142,18 +108,20 @@ def run(env: Mapping[str, str] | None = None) -> int:
     try:
         print(f"starting the Pub/Sub emulator on {emulator.host} ...", flush=True)
         emulator.start()
-        env.update(
-            PUBSUB_EMULATOR_HOST=emulator.host,
-            GOOGLE_CLOUD_PROJECT=env.get("GOOGLE_CLOUD_PROJECT") or LOCAL_PROJECT,
-            INGEST_TOKEN=env.get("INGEST_TOKEN") or LOCAL_TOKEN,
-        )
+        token = (config.ingest_tokens or [LOCAL_TOKEN])[0]
+        env = {
+            **os.environ,
+            "PUBSUB_EMULATOR_HOST": emulator.host,
+            "GOOGLE_CLOUD_PROJECT": config.GOOGLE_CLOUD_PROJECT or LOCAL_PROJECT,
+            "INGEST_TOKEN": config.INGEST_TOKEN or LOCAL_TOKEN,
+        }
         os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host  # for provisioning, in this process
         layout = PubSubLayout(
             project=env["GOOGLE_CLOUD_PROJECT"],
             push_endpoint=f"http://127.0.0.1:{ports.deliver}/",
-            topic=env.get("PUBSUB_TOPIC") or "segment-events",
-            dead_letter_topic=env.get("DEAD_LETTER_TOPIC") or "segment-events-dead-letter",
-            ordering=env_flag(env.get("PUBSUB_ORDERING")),
+            topic=config.PUBSUB_TOPIC,
+            dead_letter_topic=config.DEAD_LETTER_TOPIC,
+            ordering=config.PUBSUB_ORDERING,
             # The emulator now and then strands a message under a retry policy; without one it
             # redelivers a nacked push after about a second.
             retry_policy=False,
@@ -162,15 +130,15 @@ def run(env: Mapping[str, str] | None = None) -> int:
             print(f"provisioned {resource}: {outcome}", flush=True)
 
         services = [
-            Service("deliver", ports.deliver, env),
-            Service("ingest", ports.ingest, env),
+            Service("deliver", env, ports.deliver),
+            Service("ingest", env, ports.ingest),
         ]
         for service in services:
             service.start()
         for service in services:
             if not service.wait_ready():
                 return _fail(f"{service.target} did not start (its output is above)")
-        _banner(env, services[1].url, layout)
+        _banner(config, services[1].url, token, layout)
         while all(service.running for service in services):
             time.sleep(0.5)
         stopped = next(service.target for service in services if not service.running)
@@ -187,28 +155,27 @@ def run(env: Mapping[str, str] | None = None) -> int:
         print("stopped: ingest, deliver and the Pub/Sub emulator", flush=True)
 
 
-def _banner(env: Mapping[str, str], ingest_url: str, layout: PubSubLayout) -> None:
-    tenant = env.get("SAASQUATCH_TENANT_ALIAS", "")
-    dry = env_flag(env.get("DRY_RUN")) or not tenant
-    if dry:
+def _banner(config: settings.Settings, ingest_url: str, token: str, layout: PubSubLayout) -> None:
+    if config.dry_run:
         mode = (
             "deliver runs DRY: each SaaSquatch call is logged below, nothing is sent "
             "(set SAASQUATCH_TENANT_ALIAS and SAASQUATCH_API_KEY to deliver for real)"
         )
     else:
-        base = env.get("SAASQUATCH_BASE_URL") or "https://app.referralsaasquatch.com"
-        mode = f"deliver sends to SaaSquatch tenant {tenant} at {base}"
+        mode = (
+            f"deliver sends to SaaSquatch tenant {config.SAASQUATCH_TENANT_ALIAS} "
+            f"at {config.SAASQUATCH_BASE_URL}"
+        )
     lines = [
         "",
         "ready.",
-        f"  ingest   {ingest_url}   (Segment Webhooks destination: Authorization: Bearer "
-        f"{env['INGEST_TOKEN']})",
+        f"  ingest   {ingest_url}   (Segment Webhooks destination: Authorization: Bearer {token})",
         f"  {mode}",
         f"  dead letters: subscription {layout.dead_letter_subscription_name} on the emulator",
         "",
         "send a sample identify and Order Completed:",
         "",
-        f"  {sample_curl(ingest_url, env['INGEST_TOKEN'])}",
+        f"  {sample_curl(ingest_url, token)}",
         "",
         "Ctrl-C stops everything.",
         "",
