@@ -1,21 +1,31 @@
-# One entry point for people and CI. `make test` and `make run` create the virtual environment
-# themselves, so they work on a fresh clone.
+# One entry point for people and CI. Every target creates the virtual environment itself, so it
+# works on a fresh clone.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The fast tier: tests that need neither the Pub/Sub emulator nor a child process (the marks come
+# from each test's fixtures; see tests/conftest.py), with a tenth of the property examples.
+FAST := -m "not emulator and not subprocess" --hypothesis-profile=check
 
-.PHONY: test lint run clean
+.PHONY: test check lint run clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+# Everything CI runs (.ci/run): lint, format, the whole suite.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+# The edit loop: lint, format, the fast tier (well under a minute).
+check: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest $(FAST)
 
 lint: $(STAMP)
 	$(PY) -m ruff check --fix .

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import requests
 from _support import ROOT, median, serving, table
 
-from tests.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
+from tests.support.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
 from tools.emulator import running_emulator
 from tools.processes import free_port
 from tools.provision import PubSubLayout, provision

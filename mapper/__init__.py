@@ -1,4 +1,8 @@
-"""Pure Segment -> SaaSquatch mapping: one message in, a `Plan` out. No I/O, no environment."""
+"""Pure Segment -> SaaSquatch mapping: one message in, a `Plan` out. No I/O, no environment.
+
+The mapper depends only on pure leaves of ours: the SaaSquatch call shapes (`saasquatch.calls`),
+the outcome vocabulary (`common.outcomes`) and text cuts (`common.text`).
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,24 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .identify import upsert_call, user_path
+from common.outcomes import Outcome, Reason
+from saasquatch.calls import Call, Purpose, user_path
+
+from .identify import upsert_call
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
-from .plan import Call, Outcome, Plan, Purpose, Undeliverable, dead_letter, ignored
-from .segment import (
-    IGNORED_TYPES,
-    SUPPORTED_TYPES,
-    SegmentMessage,
-    account_id,
-)
+from .plan import Plan, Undeliverable, dead_letter, ignored
+from .segment import IGNORED_TYPES, SUPPORTED_TYPES, SegmentMessage, account_id
 from .track import map_track
 
 __all__ = [
     "Call",
     "InvalidDataStrategy",
     "MappingOptions",
-    "Outcome",
     "Plan",
     "Purpose",
     "TrackUpsertStrategy",
     "map_message",
+    "plan_message",
 ]
 
 DEFAULT_OPTIONS = MappingOptions()
@@ -36,21 +38,33 @@ def map_message(message: Any, options: MappingOptions = DEFAULT_OPTIONS, *, now:
     """Decide what one Segment message becomes. Never raises: every input ends in a Plan.
 
     `now` (timezone-aware) is passed in so the timestamp window is testable and the mapper stays
-    pure.
+    pure. A failure nobody foresaw (a bug, a pathological value) becomes a `mapping_error` dead
+    letter rather than a lost message; `plan_message` is the same without that net.
     """
+    try:
+        return plan_message(message, options, now=now)
+    except Exception as error:
+        kind = message.get("type") if isinstance(message, dict) else None
+        return dead_letter(
+            Reason.MAPPING_ERROR,
+            type(error).__name__,
+            message_type=kind if isinstance(kind, str) else None,
+        )
+
+
+def plan_message(message: Any, options: MappingOptions = DEFAULT_OPTIONS, *, now: datetime) -> Plan:
+    """`map_message` without its outer catch: raises only on a bug, which tests look for."""
     if not isinstance(message, dict):
-        return dead_letter("malformed_message", "a Segment message must be a JSON object")
+        return dead_letter(Reason.MALFORMED_MESSAGE, "a Segment message must be a JSON object")
     try:
         parsed = SegmentMessage.model_validate(message)
     except ValidationError as error:
-        return dead_letter("invalid_message", _describe(error))
+        return dead_letter(Reason.INVALID_MESSAGE, _describe(error))
     kind = parsed.type
     try:
         return _map(parsed, message, kind, options, now)
     except Undeliverable as error:
         return dead_letter(error.reason, error.detail, message_type=kind)
-    except Exception as error:  # a bug or a pathological value must not lose the message
-        return dead_letter("mapping_error", type(error).__name__, message_type=kind)
 
 
 def _map(
@@ -61,30 +75,30 @@ def _map(
     now: datetime,
 ) -> Plan:
     if kind in IGNORED_TYPES:
-        return ignored("unsupported_type", kind)
+        return ignored(Reason.UNSUPPORTED_TYPE, kind)
     if kind not in SUPPORTED_TYPES:
-        return dead_letter("unknown_type", f"type {kind!r} is not a Segment message type")
+        return dead_letter(Reason.UNKNOWN_TYPE, f"type {kind!r} is not a Segment message type")
     if parsed.excludes_saasquatch():
-        return ignored("excluded_by_integrations", kind)
+        return ignored(Reason.EXCLUDED_BY_INTEGRATIONS, kind)
     user = parsed.user_id
     if user is None:
-        return ignored("anonymous", kind)
+        return ignored(Reason.ANONYMOUS, kind)
     if kind == "track":
         return map_track(parsed, raw, user, options, now)
     if kind == "identify":
         if options.ignore_identify:
-            return ignored("identify_disabled", kind)
+            return ignored(Reason.IDENTIFY_DISABLED, kind)
         notes: list[str] = []
         call = upsert_call(parsed, user, parsed.traits, notes)
-        return Plan(Outcome.DELIVER, message_type=kind, calls=(call,), notes=tuple(notes))
+        return Plan(Outcome.DELIVERED, message_type=kind, calls=(call,), notes=tuple(notes))
     if not options.honor_delete:
-        return ignored("delete_disabled", kind)
+        return ignored(Reason.DELETE_DISABLED, kind)
     account = account_id(parsed.traits or parsed.context.traits, user)
     do_not_track = "true" if options.delete_do_not_track else "false"
     call = Call(
         Purpose.DELETE_USER, "DELETE", user_path(account, user), params={"doNotTrack": do_not_track}
     )
-    return Plan(Outcome.DELIVER, message_type=kind, calls=(call,))
+    return Plan(Outcome.DELIVERED, message_type=kind, calls=(call,))
 
 
 def _describe(error: ValidationError) -> str:

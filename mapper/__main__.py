@@ -15,9 +15,11 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+# The preview is an entry point, not part of the pure mapper: it reads bodies as ingest does.
+from ingestion.body import BodyError, messages_from_body
+
 from . import map_message
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
-from .segment import BodyError, messages_from_body
 
 
 def _options(args: argparse.Namespace) -> MappingOptions:

@@ -8,11 +8,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+
+from saasquatch.calls import Call, Purpose, UserUpsert, compact, user_path
 
 from . import sanitize
-from .bodies import UserUpsert, compact
-from .plan import Call, Purpose
 from .segment import SegmentMessage, account_id, trait_index
 
 MAX_CUSTOM_FIELDS = 100
@@ -85,18 +84,6 @@ SYSTEM_FIELDS = frozenset(
     sanitize.trait_key(name)
     for name in ("lastPurchaseDate", "firstPurchaseDate", "lastSeenDate", "totalPurchaseCount")
 )
-
-
-_PATH_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
-
-
-def user_path(account: str, user: str) -> str:
-    return f"/open/account/{_segment(account)}/user/{_segment(user)}"
-
-
-def _segment(text: str) -> str:
-    """Percent-encoded path segment; most ids need nothing, and checking is cheaper than quoting."""
-    return text if _PATH_SAFE.fullmatch(text) else quote(text, safe="")
 
 
 def standard_fields(traits: dict[str, Any]) -> dict[str, Any]:

@@ -6,64 +6,25 @@ of "what would be sent".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
-
-class Outcome(StrEnum):
-    DELIVER = "deliver"
-    IGNORED = "ignored"
-    DEAD_LETTER = "dead_letter"
-
-
-class Purpose(StrEnum):
-    UPSERT_USER = "upsert_user"
-    TRACK_EVENT = "track_event"
-    DELETE_USER = "delete_user"
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One SaaSquatch REST call; `path` is relative to `{base_url}/api/v1/{tenantAlias}`.
-
-    `headers` holds only message-specific headers (end-user IP and user agent); auth and content
-    type belong to the client.
-    """
-
-    purpose: Purpose
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "purpose": str(self.purpose),
-            "method": self.method,
-            "path": self.path,
-        }
-        if self.params:
-            out["params"] = dict(self.params)
-        if self.headers:
-            out["headers"] = dict(self.headers)
-        if self.body is not None:
-            out["body"] = self.body
-        return out
+from common.outcomes import Outcome, Reason
+from saasquatch.calls import Call
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What to do with one Segment message.
+    """What to do with one Segment message, and how it ends if SaaSquatch accepts every call.
 
-    For `deliver`, `calls` run in order; when the events call answers 404 and
-    `upsert_on_missing_user` is set, that upsert runs and the events call is sent once more.
-    `notes` name what was left out (field names only, never values).
+    `outcome` is `delivered` (run `calls` in order; when the events call answers 404 and
+    `upsert_on_missing_user` is set, that upsert runs and the events call is sent once more),
+    `ignored` or `dead_lettered` (no calls; `reason` says why). `notes` name what was left out
+    (field names only, never values).
     """
 
     outcome: Outcome
-    reason: str | None = None
+    reason: Reason | None = None
     detail: str | None = None
     message_type: str | None = None
     event_key: str | None = None
@@ -77,7 +38,7 @@ class Plan:
         for name in ("reason", "detail", "message_type", "event_key", "idempotency_key"):
             value = getattr(self, name)
             if value is not None:
-                out[name] = value
+                out[name] = str(value)
         if self.calls:
             out["calls"] = [call.to_json() for call in self.calls]
         if self.upsert_on_missing_user is not None:
@@ -87,18 +48,18 @@ class Plan:
         return out
 
 
-def ignored(reason: str, message_type: str | None = None, detail: str | None = None) -> Plan:
+def ignored(reason: Reason, message_type: str | None = None, detail: str | None = None) -> Plan:
     return Plan(Outcome.IGNORED, reason=reason, detail=detail, message_type=message_type)
 
 
-def dead_letter(reason: str, detail: str | None = None, message_type: str | None = None) -> Plan:
-    return Plan(Outcome.DEAD_LETTER, reason=reason, detail=detail, message_type=message_type)
+def dead_letter(reason: Reason, detail: str | None = None, message_type: str | None = None) -> Plan:
+    return Plan(Outcome.DEAD_LETTERED, reason=reason, detail=detail, message_type=message_type)
 
 
 class Undeliverable(Exception):
     """Raised inside the mapper when a message can only be dead-lettered."""
 
-    def __init__(self, reason: str, detail: str | None = None) -> None:
+    def __init__(self, reason: Reason, detail: str | None = None) -> None:
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail

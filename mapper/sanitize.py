@@ -1,4 +1,8 @@
-"""Small converters that make Segment names and values acceptable to SaaSquatch."""
+"""Small converters that make Segment names and values acceptable to SaaSquatch.
+
+The generic text cuts (`cut_chars`, `cut_bytes`, `valid_text`, `id_text`) live in `common.text`,
+where the Pub/Sub side uses them too; they are re-exported here for the mapper's tables.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from functools import lru_cache
 from typing import Any
 
 from pydash import camel_case
+
+from common.text import cut_bytes as cut_bytes
+from common.text import cut_chars as cut_chars
+from common.text import id_text as id_text
+from common.text import valid_text as valid_text
 
 NAME_MAX = 64
 CUSTOM_FIELD_CHARS = 1024
@@ -41,32 +50,6 @@ def event_key(name: str) -> str | None:
     return cleaned or None
 
 
-def valid_text(value: str) -> str:
-    """Replace lone surrogates (valid in JSON escapes, invalid in UTF-8) so the text can be sent."""
-    if value.isascii():  # the usual case, and cheap to tell
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "replace").decode("utf-8")
-    return value
-
-
-def cut_chars(value: str, limit: int) -> str:
-    return valid_text(value[:limit])
-
-
-def cut_bytes(value: str, limit: int) -> str:
-    """Cut to at most `limit` UTF-8 bytes without splitting a character."""
-    value = valid_text(value)
-    if len(value) * 4 <= limit:
-        return value
-    encoded = value.encode("utf-8")
-    if len(encoded) <= limit:
-        return value
-    return encoded[:limit].decode("utf-8", "ignore")
-
-
 def event_text(value: str) -> str:
     return cut_bytes(value[:CUSTOM_FIELD_CHARS], EVENT_FIELD_BYTES)
 
@@ -92,16 +75,3 @@ def locale(value: Any) -> str | None:
     if match is None:
         return None
     return f"{match.group(1).lower()}_{match.group(2).upper()}"
-
-
-def id_text(value: Any) -> str | None:
-    """Segment ids as strings: numbers use their JSON form; blanks, bools and objects are no id."""
-    if isinstance(value, str):
-        return value if value.strip() else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return None

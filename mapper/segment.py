@@ -1,4 +1,4 @@
-"""The Segment message as this project reads it, and the shapes a Segment request body can take."""
+"""The Segment message as the mapper reads it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from .sanitize import id_text, trait_key
 SUPPORTED_TYPES = frozenset({"identify", "track", "delete"})
 IGNORED_TYPES = frozenset({"page", "screen", "group", "alias"})
 SAASQUATCH_INTEGRATION_KEYS = frozenset({"saasquatch", "saasquatchv2"})
-ENVELOPE_KEYS = ("context", "integrations")
 
 
 class SegmentContext(BaseModel):
@@ -94,43 +93,3 @@ def find_trait(traits: dict[str, Any], name: str) -> Any:
 def account_id(traits: dict[str, Any], user_id: str) -> str:
     """Shared accounts come from the `account_id` trait; otherwise each user is a solo account."""
     return id_text(find_trait(traits, "accountId")) or user_id
-
-
-class BodyError(ValueError):
-    """A request body that is not one of the accepted Segment shapes."""
-
-
-def messages_from_body(body: Any) -> list[dict[str, Any]]:
-    """Split a Segment request body into messages.
-
-    Accepted: one message (object), a JSON array of messages (Webhooks Actions batching), or an
-    HTTP API envelope `{"batch": [...], "context": {...}, "integrations": {...}}` whose
-    `context`/`integrations` are merged into each item's, one level deep, the item's keys winning.
-    """
-    if isinstance(body, list):
-        items = body
-    elif isinstance(body, dict) and "batch" in body and "type" not in body:
-        items = body["batch"]
-        if not isinstance(items, list):
-            raise BodyError('"batch" must be an array of messages')
-        envelope = {key: body[key] for key in ENVELOPE_KEYS if isinstance(body.get(key), dict)}
-        if envelope:
-            if not all(isinstance(item, dict) for item in items):
-                raise BodyError("every item of the batch must be a JSON object")
-            items = [_merge_envelope(envelope, item) for item in items]
-    elif isinstance(body, dict):
-        return [body]
-    else:
-        raise BodyError("body must be a JSON object, an array of objects or a batch envelope")
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise BodyError(f"item {index} is not a JSON object")
-    return items
-
-
-def _merge_envelope(envelope: dict[str, dict[str, Any]], item: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(item)
-    for key, outer in envelope.items():
-        inner = item.get(key)
-        merged[key] = {**outer, **inner} if isinstance(inner, dict) else inner or dict(outer)
-    return merged

@@ -8,11 +8,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common.outcomes import Outcome, Reason
+from saasquatch.calls import Call, Purpose, UserEvent, UserEventsBody, compact, user_path
+
 from . import ecommerce, sanitize
-from .bodies import UserEvent, UserEventsBody, compact
-from .identify import upsert_call, user_path
+from .identify import upsert_call
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
-from .plan import Call, Outcome, Plan, Purpose, Undeliverable
+from .plan import Plan, Undeliverable
 from .segment import SegmentMessage, account_id
 
 # Segment E-commerce v2 events that SaaSquatch treats as reserved events.
@@ -67,7 +69,7 @@ def date_triggered(message: SegmentMessage, now: datetime) -> int | None:
             continue
         if when < now - MAX_PAST or when > now + MAX_FUTURE:
             raise Undeliverable(
-                "timestamp_out_of_window",
+                Reason.TIMESTAMP_OUT_OF_WINDOW,
                 f"{name} is more than {MAX_PAST.days} days in the past or "
                 f"{MAX_FUTURE.days} days in the future",
             )
@@ -97,7 +99,7 @@ def _invalid(
     value: Any, strategy: InvalidDataStrategy, path: str, why: str, notes: list[str]
 ) -> Any:
     if strategy is InvalidDataStrategy.DISCARD_EVENT:
-        raise Undeliverable("invalid_event_data", f"{path}: {why}")
+        raise Undeliverable(Reason.INVALID_EVENT_DATA, f"{path}: {why}")
     notes.append(f"{path}: {why}, {strategy}")
     if strategy is InvalidDataStrategy.NULL_FIELD:
         return None
@@ -127,7 +129,7 @@ def event_fields(
         problems = ecommerce.Problems()
         fields = ecommerce.build_fields(key, properties, problems)
         if problems.invalid and options.invalid_data_strategy is InvalidDataStrategy.DISCARD_EVENT:
-            raise Undeliverable("invalid_event_data", "; ".join(problems.invalid))
+            raise Undeliverable(Reason.INVALID_EVENT_DATA, "; ".join(problems.invalid))
         if problems.invalid:
             notes.append("invalid values left out: " + "; ".join(problems.invalid))
         if problems.left_out:
@@ -141,10 +143,10 @@ def map_track(
 ) -> Plan:
     name = message.event
     if not isinstance(name, str) or not name.strip():
-        raise Undeliverable("missing_event_name", "a track message needs a non-empty `event`")
+        raise Undeliverable(Reason.MISSING_EVENT_NAME, "a track message needs a non-empty `event`")
     key = event_key(name, options)
     if key is None:
-        raise Undeliverable("invalid_event_key", "the event name has no letters or digits")
+        raise Undeliverable(Reason.INVALID_EVENT_KEY, "the event name has no letters or digits")
     notes: list[str] = []
     traits = message.context.traits
     account = account_id(traits, user)
@@ -171,7 +173,7 @@ def map_track(
     elif strategy is TrackUpsertStrategy.MISSING_USER:
         fallback = upsert_call(message, user, traits)
     return Plan(
-        Outcome.DELIVER,
+        Outcome.DELIVERED,
         message_type="track",
         event_key=key,
         idempotency_key=key_for_retries,

@@ -1,4 +1,5 @@
-"""Pub/Sub publishing: one lazy process-wide client, publish many, wait for every future.
+"""Pub/Sub publishing for both sides and the tools: one lazy process-wide client, publish many,
+wait for every future. It knows nothing of what the messages mean.
 
 The channel is built here (to cap gRPC's reconnect backoff), so `PUBSUB_EMULATOR_HOST` is read
 here too, exactly as the client library would read it.
@@ -20,19 +21,14 @@ from google.pubsub_v1 import PublisherClient as GapicPublisherClient
 from google.pubsub_v1 import PubsubMessage
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
-from .dead_letter import ADDED_ATTRIBUTES, dead_letter_message
-from .messages import OutgoingMessage, ordering_key, segment_message
+from .messages import OutgoingMessage
 
 __all__ = [
-    "ADDED_ATTRIBUTES",
     "DIRECT_MIN_MESSAGES",
     "OutgoingMessage",
     "PublishError",
     "Publisher",
     "client",
-    "dead_letter_message",
-    "ordering_key",
-    "segment_message",
 ]
 
 # Small requests go through the batching client, so concurrent requests share Publish calls;
@@ -55,9 +51,11 @@ CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
 
-_clients: dict[bool, pubsub_v1.PublisherClient] = {}
+# Keyed by where they connect (the emulator's address, or "" for Google), so a process that
+# switches emulators (the tests) never reuses a channel to the old one.
+_clients: dict[tuple[bool, str], pubsub_v1.PublisherClient] = {}
+_direct: dict[str, GapicPublisherClient] = {}
 _clients_lock = threading.Lock()
-_direct: GapicPublisherClient | None = None
 
 # One Publish call carries at most 1000 messages and 10 MB; stay a little under.
 MAX_CALL_MESSAGES = 1000
@@ -66,29 +64,34 @@ MAX_CALL_BYTES = 9 * 1024 * 1024
 
 def client(ordering: bool = False) -> pubsub_v1.PublisherClient:
     """The process-wide client (one per ordering mode), created on first use."""
+    key = (ordering, _target())
     with _clients_lock:
-        if ordering not in _clients:
-            _clients[ordering] = pubsub_v1.PublisherClient(
+        if key not in _clients:
+            _clients[key] = pubsub_v1.PublisherClient(
                 transport=_transport(),
                 batch_settings=BATCH_SETTINGS,
                 publisher_options=pubsub_v1.types.PublisherOptions(
                     enable_message_ordering=ordering
                 ),
             )
-        return _clients[ordering]
+        return _clients[key]
 
 
 def direct_client() -> GapicPublisherClient:
     """The process-wide plain Publish client: one RPC per call, no batching thread."""
-    global _direct
+    target = _target()
     with _clients_lock:
-        if _direct is None:
-            _direct = GapicPublisherClient(transport=_transport())
-        return _direct
+        if target not in _direct:
+            _direct[target] = GapicPublisherClient(transport=_transport())
+        return _direct[target]
+
+
+def _target() -> str:
+    return os.environ.get("PUBSUB_EMULATOR_HOST", "")
 
 
 def _transport() -> PublisherGrpcTransport:
-    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+    emulator = _target()
     if emulator:
         channel = grpc.insecure_channel(emulator, options=CHANNEL_OPTIONS)
     else:

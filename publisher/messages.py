@@ -1,13 +1,9 @@
-"""The Pub/Sub messages this project publishes."""
+"""A message to publish: data, attributes and (with ordering) its key."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from mapper.sanitize import id_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,25 +11,3 @@ class OutgoingMessage:
     data: bytes
     attributes: Mapping[str, str] = field(default_factory=dict)
     ordering_key: str = ""
-
-
-def segment_message(message: Mapping[str, Any], ordering: bool) -> OutgoingMessage:
-    """A Segment message as ingest publishes it: its JSON, `type`/`messageId` attributes, and
-    with ordering on, the key `userId` (else `anonymousId`)."""
-    attributes: dict[str, str] = {}
-    kind = message.get("type")
-    if isinstance(kind, str) and kind:
-        attributes["type"] = kind[:1024]
-    message_id = id_text(message.get("messageId"))
-    if message_id:
-        attributes["messageId"] = message_id[:1024]
-    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass"
-    )
-    return OutgoingMessage(data, attributes, ordering_key(message) if ordering else "")
-
-
-def ordering_key(message: Mapping[str, Any]) -> str:
-    """One user's key: `userId`, else `anonymousId` (empty when it has neither)."""
-    key = id_text(message.get("userId")) or id_text(message.get("anonymousId")) or ""
-    return key[:1024]

@@ -1,28 +1,6 @@
-"""SaaSquatch REST client: one client, typed answers, and two kinds of error (API vs not)."""
+"""SaaSquatch REST API: the call shapes (`calls`), one client (`client`), a dry-run stand-in with
+the same `send` (`dry_run`), and the ways a call fails (`errors`).
 
-from .client import Answer, ApiKey, FixedApiKey, SaaSquatchClient, basic_auth, tenant_url
-from .dry_run import DryRunClient
-from .errors import (
-    ApiError,
-    NoAnswer,
-    SaaSquatchError,
-    UnexpectedAnswer,
-    UnsendableBody,
-    is_transient_status,
-)
-
-__all__ = [
-    "Answer",
-    "ApiError",
-    "ApiKey",
-    "DryRunClient",
-    "FixedApiKey",
-    "NoAnswer",
-    "SaaSquatchClient",
-    "SaaSquatchError",
-    "UnexpectedAnswer",
-    "UnsendableBody",
-    "basic_auth",
-    "is_transient_status",
-    "tenant_url",
-]
+Import the submodule you need: the pure mapper imports `saasquatch.calls` alone, without the
+HTTP client behind it.
+"""

@@ -15,9 +15,8 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from mapper import Call
-
-from .errors import ApiError, NoAnswer, UnexpectedAnswer, UnsendableBody
+from .calls import Call
+from .errors import ApiError, NoAnswer, NoAnswerKind, UnexpectedAnswer, UnsendableBody
 
 # The longest Retry-After we pass on; beyond it Pub/Sub's own backoff is the better guide.
 MAX_RETRY_AFTER = 600.0
@@ -106,7 +105,7 @@ class SaaSquatchClient:
         try:
             return self._api_key.value()
         except Exception as error:
-            raise NoAnswer("api_key_unavailable", f"API key unavailable: {error}") from None
+            raise NoAnswer(NoAnswerKind.KEY_UNAVAILABLE, f"API key unavailable: {error}") from None
 
     def _rotated(self) -> bool:
         try:
@@ -130,10 +129,10 @@ class SaaSquatchClient:
                 allow_redirects=False,
             )
         except requests.Timeout:
-            raise NoAnswer("saasquatch_timeout", "no answer within the timeout") from None
+            raise NoAnswer(NoAnswerKind.TIMEOUT, "no answer within the timeout") from None
         except requests.RequestException as error:
             # Connection refused or reset, DNS failure, TLS error: the host may be back later.
-            raise NoAnswer("saasquatch_unreachable", type(error).__name__) from None
+            raise NoAnswer(NoAnswerKind.UNREACHABLE, type(error).__name__) from None
 
     def _read(self, response: requests.Response) -> Answer:
         status = response.status_code

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import logs
-from mapper import Call
+from common import logs
 
+from .calls import Call
 from .client import Answer, tenant_url
 
 # Written in the URL when no tenant is configured, so the log still shows the full shape.

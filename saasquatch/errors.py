@@ -7,6 +7,8 @@ did not (an HTML page from a proxy, a redirect); `NoAnswer` means the request ne
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 def is_transient_status(status: int) -> bool:
     return status in (408, 429) or status >= 500
@@ -54,13 +56,18 @@ class UnexpectedAnswer(SaaSquatchError):
         self.retry_after = retry_after
 
 
-class NoAnswer(SaaSquatchError):
-    """No answer at all: always transient. `reason` is `saasquatch_timeout`,
-    `saasquatch_unreachable` or `api_key_unavailable`."""
+class NoAnswerKind(StrEnum):
+    TIMEOUT = "timeout"  # no answer within the timeout
+    UNREACHABLE = "unreachable"  # connection refused or reset, DNS, TLS
+    KEY_UNAVAILABLE = "key_unavailable"  # the API key could not be read, so nothing was sent
 
-    def __init__(self, reason: str, cause: str) -> None:
+
+class NoAnswer(SaaSquatchError):
+    """No answer at all: always transient. `kind` says why."""
+
+    def __init__(self, kind: NoAnswerKind, cause: str) -> None:
         super().__init__(cause)
-        self.reason = reason
+        self.kind = kind
 
 
 class UnsendableBody(ValueError):

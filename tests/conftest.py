@@ -1,183 +1,188 @@
-"""Shared fixtures: the Pub/Sub emulator, the SaaSquatch stand-in, and both entry points."""
+"""Fixtures: the Pub/Sub emulator, the stand-ins, both handlers, and child processes.
+
+Tests are marked by what they need, from the fixtures they use (`pytest_collection_modifyitems`):
+`emulator` (the real Pub/Sub emulator) and `subprocess` (a child process: a served function, a
+CLI, a script). The fast tier (`make check`) deselects both. A test that starts a process without
+the `processes` fixture fails, so the marks cannot drift from the truth.
+"""
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+import subprocess
+from collections.abc import Iterator
 from typing import Any
 
-import functions_framework
+import hypothesis
 import pytest
 from flask.testing import FlaskClient
-from google.api_core.exceptions import DeadlineExceeded
-from google.cloud import pubsub_v1
 
-import settings
-from mapper import MappingOptions, Plan, map_message
+from delivery import DeliverSettings
+from delivery import create_handler as create_deliver
+from ingestion import IngestSettings
+from ingestion import create_handler as create_ingest
 from tools.emulator import Emulator, running_emulator
-from tools.processes import ROOT
 
-from .saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
-from .served import Served, served
+from .factories import PROJECT, TOKEN
+from .support.functions import MakeDeliver, MakeIngest, client_for
+from .support.pipeline import deliver_env
+from .support.processes import Processes
+from .support.pubsub import Topic
+from .support.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
+from .support.secret_manager_standin import SecretManagerStandIn
+from .support.served import Served, served
 
-# A fixed "now" keeps the timestamp window deterministic.
-NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+# Fixture -> the mark of what it needs. Fixtures that build on these inherit the mark, because
+# pytest lists every fixture a test uses, directly or not, in `item.fixturenames`.
+NEEDS = {
+    "emulator": "emulator",
+    "outage_emulator": "emulator",
+    "processes": "subprocess",
+    "deliver_server": "subprocess",
+    "deployed": "subprocess",  # tools/test_cloudbuild.py runs the build's steps
+}
+
+# Where Pub/Sub clients go when no emulator runs: a closed local port, so a fast-tier test that
+# publishes by mistake fails at once instead of reaching for Google Cloud.
+NO_PUBSUB = "127.0.0.1:9"
 
 
-def plan_for(message: dict[str, Any], **options: Any) -> Plan:
-    return map_message(message, MappingOptions(**options), now=NOW)
+# `make check` runs `--hypothesis-profile=check`: a tenth of the examples, for the edit loop.
+hypothesis.settings.register_profile("check", max_examples=10)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & NEEDS.keys():
+            item.add_marker(NEEDS[fixture])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pubsub_goes_nowhere_by_default() -> Iterator[None]:
+    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = NO_PUBSUB
+    yield
+    if previous is None:
+        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+    else:
+        os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_through_the_fixture(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the `subprocess` mark honest: without `processes`, starting a process fails."""
+    if request.node.get_closest_marker("subprocess") is None:
+
+        def refuse(*_args: Any, **_kwargs: Any) -> None:
+            raise AssertionError("this test starts a process: use the `processes` fixture")
+
+        monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+# --- child processes -----------------------------------------------------------------------------
 
 
 @pytest.fixture
-def now() -> datetime:
-    return NOW
+def processes() -> Iterator[Processes]:
+    running = Processes()
+    yield running
+    running.stop_all()
 
 
-# --- Pub/Sub emulator ---------------------------------------------------------------------------
-
-PROJECT = "test-project"
+# --- Pub/Sub emulator ----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     """One real Pub/Sub emulator for the whole session; every client here talks to it."""
     with running_emulator() as running:
-        previous = os.environ.get("PUBSUB_EMULATOR_HOST")
         os.environ["PUBSUB_EMULATOR_HOST"] = running.host
         try:
             yield running
         finally:
-            if previous is None:
-                os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-            else:
-                os.environ["PUBSUB_EMULATOR_HOST"] = previous
-
-
-class Topic:
-    """A fresh topic with a pull subscription, for asserting what was published."""
-
-    def __init__(self, name: str, ordering: bool = False) -> None:
-        self.name = name
-        self.path = f"projects/{PROJECT}/topics/{name}"
-        self.subscription = f"projects/{PROJECT}/subscriptions/{name}-pull"
-        self._publisher = pubsub_v1.PublisherClient()
-        self._subscriber = pubsub_v1.SubscriberClient()
-        self._publisher.create_topic(name=self.path)
-        self._subscriber.create_subscription(
-            request={
-                "name": self.subscription,
-                "topic": self.path,
-                "enable_message_ordering": ordering,
-            }
-        )
-
-    def pull(self, count: int, timeout: float = 20.0) -> list[pubsub_v1.types.PubsubMessage]:
-        """Pull and ack until `count` messages arrived (or the timeout); extra ones are kept too."""
-        received: list[pubsub_v1.types.PubsubMessage] = []
-        deadline = time.monotonic() + timeout
-        while len(received) < count and time.monotonic() < deadline:
-            try:
-                response = self._subscriber.pull(
-                    subscription=self.subscription,
-                    max_messages=1000,
-                    timeout=max(0.5, min(5.0, deadline - time.monotonic())),
-                )
-            except DeadlineExceeded:
-                continue
-            if response.received_messages:
-                self._subscriber.acknowledge(
-                    subscription=self.subscription,
-                    ack_ids=[m.ack_id for m in response.received_messages],
-                )
-            received.extend(m.message for m in response.received_messages)
-        return received
+            os.environ["PUBSUB_EMULATOR_HOST"] = NO_PUBSUB
 
 
 @pytest.fixture
 def topic(emulator: Emulator, request: pytest.FixtureRequest) -> Topic:
+    """A fresh topic with a pull subscription on an emptied emulator."""
     emulator.reset()
     return Topic(f"raw-{abs(hash(request.node.nodeid)) % 10**8}")
 
 
-# --- ingest, loaded by the Functions Framework ---------------------------------------------------
-
-TOKEN = "seg-7f3c9a1e-live-token"
-MakeIngest = Callable[..., FlaskClient]
-
-
-def clear_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in settings.Settings.model_fields:
-        if name != "PUBSUB_EMULATOR_HOST":
-            monkeypatch.delenv(name, raising=False)
-
-
-def load_function(monkeypatch: pytest.MonkeyPatch, target: str, env: dict[str, Any]) -> FlaskClient:
-    """`target` loaded by the Functions Framework exactly as Cloud Run loads it, with only the
-    settings in `env` (a None value leaves the variable unset)."""
-    clear_settings_env(monkeypatch)
-    for name, value in env.items():
-        if value is not None:
-            monkeypatch.setenv(name, str(value))
-    settings.load.cache_clear()
-    return functions_framework.create_app(target=target, source=str(ROOT / "main.py")).test_client()
-
-
 @pytest.fixture
-def make_ingest(monkeypatch: pytest.MonkeyPatch, topic: Topic) -> MakeIngest:
-    """`ingest` as Cloud Run loads it, publishing to `topic`; `env` overrides."""
-
-    def make(**env: Any) -> FlaskClient:
-        base = {"GOOGLE_CLOUD_PROJECT": PROJECT, "PUBSUB_TOPIC": topic.name, "INGEST_TOKEN": TOKEN}
-        return load_function(monkeypatch, "ingest", {**base, **env})
-
-    return make
+def dead_letters(topic: Topic) -> Topic:
+    """The topic deliver dead-letters to (pass `DEAD_LETTER_TOPIC=dead_letters.name`)."""
+    return topic
 
 
-# --- SaaSquatch stand-in and deliver -------------------------------------------------------------
+# --- stand-ins -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def running_saasquatch() -> Iterator[SaaSquatchStandIn]:
+def saasquatch_server() -> Iterator[SaaSquatchStandIn]:
     with SaaSquatchStandIn() as running:
         yield running
 
 
 @pytest.fixture
-def stand_in(running_saasquatch: SaaSquatchStandIn) -> SaaSquatchStandIn:
+def saasquatch_api(saasquatch_server: SaaSquatchStandIn) -> SaaSquatchStandIn:
     """The SaaSquatch stand-in, emptied: no requests, no users, no faults."""
-    running_saasquatch.reset()
-    running_saasquatch.api_keys = {API_KEY}
-    return running_saasquatch
-
-
-MakeDeliver = Callable[..., FlaskClient]
+    saasquatch_server.reset()
+    saasquatch_server.api_keys = {API_KEY}
+    return saasquatch_server
 
 
 @pytest.fixture
-def make_deliver(
-    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, stand_in: SaaSquatchStandIn
-) -> MakeDeliver:
-    """`deliver` loaded by the Functions Framework, sending to the stand-in; `env` overrides."""
+def secret_manager() -> Iterator[SecretManagerStandIn]:
+    """A Secret Manager stand-in speaking its REST API, with no secrets yet."""
+    with SecretManagerStandIn() as running:
+        yield running
 
-    def make(**env: Any) -> FlaskClient:
+
+# --- the two handlers, built from settings objects ------------------------------------------------
+
+
+def given(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The settings: `base` with `overrides` (a None override unsets the variable)."""
+    merged = {**base, **overrides}
+    return {name: value for name, value in merged.items() if value is not None}
+
+
+@pytest.fixture
+def make_ingest(topic: Topic) -> MakeIngest:
+    """`ingest` publishing to `topic`; keyword arguments are settings, as the environment
+    spells them."""
+
+    def make(**settings: Any) -> FlaskClient:
+        base = {"GOOGLE_CLOUD_PROJECT": PROJECT, "PUBSUB_TOPIC": topic.name, "INGEST_TOKEN": TOKEN}
+        return client_for(create_ingest(IngestSettings.checked(**given(base, settings))))
+
+    return make
+
+
+@pytest.fixture
+def make_deliver(saasquatch_api: SaaSquatchStandIn) -> MakeDeliver:
+    """`deliver` sending to the SaaSquatch stand-in; keyword arguments are settings. Tests that
+    dead-letter use the `dead_letters` fixture and pass its name as `DEAD_LETTER_TOPIC`."""
+
+    def make(**settings: Any) -> FlaskClient:
         base = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "SAASQUATCH_TENANT_ALIAS": TENANT,
             "SAASQUATCH_API_KEY": API_KEY,
-            "SAASQUATCH_BASE_URL": stand_in.base_url,
+            "SAASQUATCH_BASE_URL": saasquatch_api.base_url,
             "SAASQUATCH_TIMEOUT_SECONDS": "1",
         }
-        return load_function(monkeypatch, "deliver", {**base, **env})
+        return client_for(create_deliver(DeliverSettings.checked(**given(base, settings))))
 
     return make
 
 
 @pytest.fixture(scope="session")
-def deliver(emulator: Emulator, running_saasquatch: SaaSquatchStandIn) -> Iterator[Served]:
+def deliver_server(emulator: Emulator, saasquatch_server: SaaSquatchStandIn) -> Iterator[Served]:
     """`deliver` served by functions-framework for the whole session, sending to the stand-in."""
-    from .pipeline import deliver_env
-
-    with served("deliver", deliver_env(emulator, running_saasquatch.base_url)) as function:
+    with served("deliver", deliver_env(emulator, saasquatch_server.base_url)) as function:
         yield function

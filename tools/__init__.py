@@ -12,15 +12,17 @@ from collections.abc import Mapping
 
 
 def env_flag(value: str | None) -> bool:
-    """An environment switch the way settings.py reads booleans."""
+    """An environment switch the way the settings read booleans."""
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def setting(name: str, env: Mapping[str, str] = os.environ) -> str:
-    """The variable from `env`, else the services' default for it (settings.Settings)."""
-    from settings import Settings
+    """The variable from `env`, else the services' default for it."""
+    from delivery.settings import DeliverSettings
+    from ingestion.settings import IngestSettings
 
-    return env.get(name) or str(Settings.model_fields[name].default)
+    owner = IngestSettings if name in IngestSettings.model_fields else DeliverSettings
+    return env.get(name) or owner.default(name)
 
 
 def add_project_argument(parser: argparse.ArgumentParser) -> None:

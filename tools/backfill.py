@@ -26,7 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from publisher import Publisher, segment_message
+from ingestion.raw_events import encode_raw_event
+from publisher import Publisher
 from tools import add_project_argument, add_raw_events_arguments
 from tools.segment_files import Item, SegmentFile
 
@@ -108,7 +109,7 @@ class Backfill:
         sent: Sent = []
         for message in item.messages:
             self._pacer.wait()
-            outgoing = segment_message(message, self._publisher.ordering)
+            outgoing = encode_raw_event(message, self._publisher.ordering)
             sent.append((self._publisher.submit(outgoing), outgoing.ordering_key))
         self._count += len(sent)
         return sent
@@ -135,10 +136,10 @@ class Backfill:
 def _dry_run(items: Iterable[Item], summary: Summary, on_item: Callable[[], None]) -> None:
     """The mapped SaaSquatch calls of every message, one JSON line each, mapped with the
     options in the environment (the same variables deliver reads)."""
-    import settings
+    from delivery.settings import DeliverSettings
     from mapper import map_message
 
-    options = settings.load().mapping_options
+    options = DeliverSettings.from_env().mapping_options
     now = datetime.now(UTC)
     for item in items:
         if item.error is not None:

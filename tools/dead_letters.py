@@ -23,14 +23,16 @@ from typing import Any
 from google.api_core import exceptions
 from google.cloud import pubsub_v1
 
-import logs
-from publisher import ADDED_ATTRIBUTES, OutgoingMessage, Publisher, ordering_key
+from common import logs
+from common.outcomes import Outcome, Reason, reasons_for
+from delivery.dead_letters import ADDED_ATTRIBUTES
+from ingestion.raw_events import ordering_key
+from publisher import OutgoingMessage, Publisher
 from tools import add_project_argument, add_raw_events_arguments, setting
 from tools.backfill import Pacer
 
 # What Pub/Sub's own dead-letter policy adds when it moves a message after max delivery attempts.
 POLICY_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
-POLICY_REASON = "delivery_attempts_exhausted"
 # A pull waits up to PULL_SECONDS for messages; this many empty ones in a row mean "drained".
 PULL_SECONDS = 2.0
 EMPTY_PULLS = 2
@@ -40,11 +42,12 @@ REPUBLISH_SECONDS = 30.0
 
 
 def reason_of(attributes: Mapping[str, str]) -> str:
+    """The `reason` deliver recorded; Pub/Sub's own policy records none of ours."""
     if attributes.get("reason"):
         return attributes["reason"]
     if any(name.startswith(POLICY_ATTRIBUTE_PREFIX) for name in attributes):
-        return POLICY_REASON
-    return "unknown"
+        return Reason.DELIVERY_ATTEMPTS_EXHAUSTED
+    return Reason.UNKNOWN
 
 
 def original_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
@@ -198,7 +201,13 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=10000, help="look at this many at most")
     listing.add_argument("--json", action="store_true", help="print JSON")
     again = commands.add_parser("replay", help="republish to the raw-events topic")
-    again.add_argument("--reason", default=None, help="only messages dead-lettered for this")
+    again.add_argument(
+        "--reason",
+        default=None,
+        choices=[str(reason) for reason in reasons_for(Outcome.DEAD_LETTERED)],
+        metavar="REASON",
+        help="only messages dead-lettered for this reason, one of: %(choices)s",
+    )
     again.add_argument("--limit", type=int, default=None, help="replay this many at most")
     add_raw_events_arguments(again, "ordering keys as ingest sets them (default: PUBSUB_ORDERING)")
     again.add_argument("--rate", type=float, default=0.0, help="messages per second (0: no limit)")

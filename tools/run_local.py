@@ -6,7 +6,7 @@ Completed. Without SaaSquatch credentials `deliver` runs dry (the calls show in 
 `SAASQUATCH_TENANT_ALIAS` and `SAASQUATCH_API_KEY` set it delivers for real.
 
 Ports: `INGEST_PORT` (8080), `DELIVER_PORT` (8081), `EMULATOR_PORT` (8085). Every other setting is
-passed to the services as it is in the environment (see the README's Configuration).
+passed to the services as it is in the environment (docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import settings
+from common.settings import ConfigError
+from delivery.settings import DeliverSettings
+from ingestion.settings import IngestSettings
 from tools.emulator import Emulator, missing_prerequisite
 from tools.processes import FunctionServer, port_in_use
 from tools.provision import ProvisionError, PubSubLayout, provision
@@ -90,8 +92,9 @@ def run() -> int:
     if problem:
         return _fail(problem)
     try:  # the services would stop at start on a bad setting; say so before starting anything
-        config = settings.load()
-    except settings.ConfigError as error:
+        ingest = IngestSettings.from_env()
+        deliver = DeliverSettings.from_env()
+    except ConfigError as error:
         return _fail(str(error))
     ports = Ports.from_env(os.environ)
     for name, port in (("INGEST_PORT", ports.ingest), ("DELIVER_PORT", ports.deliver)):
@@ -108,20 +111,20 @@ def run() -> int:
     try:
         print(f"starting the Pub/Sub emulator on {emulator.host} ...", flush=True)
         emulator.start()
-        token = (config.ingest_tokens or [LOCAL_TOKEN])[0]
+        token = (ingest.ingest_tokens or [LOCAL_TOKEN])[0]
         env = {
             **os.environ,
             "PUBSUB_EMULATOR_HOST": emulator.host,
-            "GOOGLE_CLOUD_PROJECT": config.GOOGLE_CLOUD_PROJECT or LOCAL_PROJECT,
-            "INGEST_TOKEN": config.INGEST_TOKEN or LOCAL_TOKEN,
+            "GOOGLE_CLOUD_PROJECT": ingest.GOOGLE_CLOUD_PROJECT or LOCAL_PROJECT,
+            "INGEST_TOKEN": ingest.INGEST_TOKEN or LOCAL_TOKEN,
         }
         os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host  # for provisioning, in this process
         layout = PubSubLayout(
             project=env["GOOGLE_CLOUD_PROJECT"],
             push_endpoint=f"http://127.0.0.1:{ports.deliver}/",
-            topic=config.PUBSUB_TOPIC,
-            dead_letter_topic=config.DEAD_LETTER_TOPIC,
-            ordering=config.PUBSUB_ORDERING,
+            topic=ingest.PUBSUB_TOPIC,
+            dead_letter_topic=deliver.DEAD_LETTER_TOPIC,
+            ordering=ingest.PUBSUB_ORDERING,
             # The emulator now and then strands a message under a retry policy; without one it
             # redelivers a nacked push after about a second.
             retry_policy=False,
@@ -138,7 +141,7 @@ def run() -> int:
         for service in services:
             if not service.wait_ready():
                 return _fail(f"{service.target} did not start (its output is above)")
-        _banner(config, services[1].url, token, layout)
+        _banner(deliver, services[1].url, token, layout)
         while all(service.running for service in services):
             time.sleep(0.5)
         stopped = next(service.target for service in services if not service.running)
@@ -155,7 +158,7 @@ def run() -> int:
         print("stopped: ingest, deliver and the Pub/Sub emulator", flush=True)
 
 
-def _banner(config: settings.Settings, ingest_url: str, token: str, layout: PubSubLayout) -> None:
+def _banner(config: DeliverSettings, ingest_url: str, token: str, layout: PubSubLayout) -> None:
     if config.dry_run:
         mode = (
             "deliver runs DRY: each SaaSquatch call is logged below, nothing is sent "

@@ -1,0 +1,74 @@
+"""What both HTTP entry points share: one refusal type, the JSON answer, the method check, the
+bearer credential parser and bounded body reading.
+
+A side raises `Refusal` anywhere in its handling; `common.request_log` turns it into the answer
+`{"error": message}` with its status and headers. Nothing here knows about Segment or Pub/Sub.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import IO, Any
+
+import flask
+
+
+class Refusal(Exception):
+    """A request answered with an error status and `{"error": message}` (never a stack trace)."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+    def answer(self) -> flask.Response:
+        return json_answer(self.status, {"error": self.message}, self.headers)
+
+
+def json_answer(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> flask.Response:
+    return flask.Response(
+        json.dumps(body), status=status, headers=dict(headers or {}), mimetype="application/json"
+    )
+
+
+def require_method(method: str, allowed: str = "POST") -> None:
+    if method != allowed:
+        raise Refusal(405, f"only {allowed} is accepted", {"Allow": allowed})
+
+
+def bearer_token(header: str | None, challenge: str, required: str) -> str:
+    """The token of `Authorization: Bearer <token>`, or a 401 saying what is wrong.
+
+    `challenge` is the `WWW-Authenticate` value sent with the 401; `required` says, in the
+    answer to a request without the header, what credential is expected. The token itself is
+    never echoed.
+    """
+
+    def unauthorized(message: str) -> Refusal:
+        return Refusal(401, message, {"WWW-Authenticate": challenge})
+
+    if not header:
+        raise unauthorized(f"missing Authorization header: {required}")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise unauthorized(f"unsupported authorization scheme {scheme[:16]!r}: use Bearer")
+    token = token.strip()
+    if not token:
+        raise unauthorized("empty bearer token")
+    return token
+
+
+def read_body(stream: IO[bytes], content_length: int | None, limit: int, expected: str) -> bytes:
+    """At most `limit` bytes; refused before reading when the declared length is already over."""
+    if content_length is not None and content_length > limit:
+        raise Refusal(413, f"body is {content_length} bytes; the limit is {limit}")
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise Refusal(413, f"body is over the limit of {limit} bytes")
+    if not raw.strip():
+        raise Refusal(400, f"empty body: send {expected}")
+    return raw

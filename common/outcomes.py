@@ -1,0 +1,113 @@
+"""One vocabulary for how a request or a message ended, and why.
+
+Every log line, push answer, plan and dead letter uses these values; operators type them into
+`python -m tools dead-letters replay --reason`, and `docs/operations.md` documents them (a test
+keeps that table and this module in step).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"  # ingest: every message of the request is in Pub/Sub
+    DELIVERED = "delivered"  # deliver: SaaSquatch has it (or, in a plan: would have it)
+    IGNORED = "ignored"  # by design; acknowledged without a call
+    RETRY = "retry"  # transient failure; the sender (Segment or Pub/Sub) tries again
+    DEAD_LETTERED = "dead_lettered"  # permanent failure; on the dead-letter topic with its reason
+    REFUSED = "refused"  # the request itself was refused (a 4xx, or an auth check that failed)
+
+
+class Reason(StrEnum):
+    """Why a message ended as it did. Each reason belongs to exactly one outcome (`.outcome`)."""
+
+    # delivered, with a note
+    USER_CREATED = "user_created"
+    ALREADY_DELIVERED = "already_delivered"
+    ALREADY_DELETED = "already_deleted"
+    # ignored
+    ANONYMOUS = "anonymous"
+    UNSUPPORTED_TYPE = "unsupported_type"
+    EXCLUDED_BY_INTEGRATIONS = "excluded_by_integrations"
+    IDENTIFY_DISABLED = "identify_disabled"
+    DELETE_DISABLED = "delete_disabled"
+    # retry
+    SAASQUATCH_UNAVAILABLE = "saasquatch_unavailable"
+    SAASQUATCH_RATE_LIMITED = "saasquatch_rate_limited"
+    SAASQUATCH_TIMEOUT = "saasquatch_timeout"
+    SAASQUATCH_UNREACHABLE = "saasquatch_unreachable"
+    API_KEY_UNAVAILABLE = "api_key_unavailable"
+    USER_NOT_FOUND_AFTER_UPSERT = "user_not_found_after_upsert"
+    DEAD_LETTER_PUBLISH_FAILED = "dead_letter_publish_failed"
+    INTERNAL_ERROR = "internal_error"
+    # dead-lettered
+    MALFORMED_MESSAGE = "malformed_message"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_TYPE = "unknown_type"
+    MISSING_EVENT_NAME = "missing_event_name"
+    INVALID_EVENT_KEY = "invalid_event_key"
+    INVALID_EVENT_DATA = "invalid_event_data"
+    TIMESTAMP_OUT_OF_WINDOW = "timestamp_out_of_window"
+    MAPPING_ERROR = "mapping_error"
+    UNSENDABLE_BODY = "unsendable_body"
+    SAASQUATCH_UNAUTHORIZED = "saasquatch_unauthorized"
+    SAASQUATCH_REJECTED = "saasquatch_rejected"
+    SAASQUATCH_NOT_FOUND = "saasquatch_not_found"
+    USER_NOT_FOUND = "user_not_found"
+    SAASQUATCH_UNEXPECTED_ANSWER = "saasquatch_unexpected_answer"
+    DELIVERY_ATTEMPTS_EXHAUSTED = "delivery_attempts_exhausted"  # moved by Pub/Sub's own policy
+    UNKNOWN = "unknown"  # on the dead-letter topic without a reason we can read
+
+    @property
+    def outcome(self) -> Outcome:
+        return _OUTCOME_OF[self]
+
+
+_GROUPS: dict[Outcome, tuple[Reason, ...]] = {
+    Outcome.DELIVERED: (Reason.USER_CREATED, Reason.ALREADY_DELIVERED, Reason.ALREADY_DELETED),
+    Outcome.IGNORED: (
+        Reason.ANONYMOUS,
+        Reason.UNSUPPORTED_TYPE,
+        Reason.EXCLUDED_BY_INTEGRATIONS,
+        Reason.IDENTIFY_DISABLED,
+        Reason.DELETE_DISABLED,
+    ),
+    Outcome.RETRY: (
+        Reason.SAASQUATCH_UNAVAILABLE,
+        Reason.SAASQUATCH_RATE_LIMITED,
+        Reason.SAASQUATCH_TIMEOUT,
+        Reason.SAASQUATCH_UNREACHABLE,
+        Reason.API_KEY_UNAVAILABLE,
+        Reason.USER_NOT_FOUND_AFTER_UPSERT,
+        Reason.DEAD_LETTER_PUBLISH_FAILED,
+        Reason.INTERNAL_ERROR,
+    ),
+    Outcome.DEAD_LETTERED: (
+        Reason.MALFORMED_MESSAGE,
+        Reason.INVALID_MESSAGE,
+        Reason.UNKNOWN_TYPE,
+        Reason.MISSING_EVENT_NAME,
+        Reason.INVALID_EVENT_KEY,
+        Reason.INVALID_EVENT_DATA,
+        Reason.TIMESTAMP_OUT_OF_WINDOW,
+        Reason.MAPPING_ERROR,
+        Reason.UNSENDABLE_BODY,
+        Reason.SAASQUATCH_UNAUTHORIZED,
+        Reason.SAASQUATCH_REJECTED,
+        Reason.SAASQUATCH_NOT_FOUND,
+        Reason.USER_NOT_FOUND,
+        Reason.SAASQUATCH_UNEXPECTED_ANSWER,
+        Reason.DELIVERY_ATTEMPTS_EXHAUSTED,
+        Reason.UNKNOWN,
+    ),
+}
+
+_OUTCOME_OF: dict[Reason, Outcome] = {
+    reason: outcome for outcome, reasons in _GROUPS.items() for reason in reasons
+}
+
+
+def reasons_for(outcome: Outcome) -> tuple[Reason, ...]:
+    """The reasons that end in `outcome`, in the order they are documented."""
+    return _GROUPS.get(outcome, ())

@@ -1,0 +1,85 @@
+"""The settings base: environment variables read once into a typed, frozen object.
+
+Each side has its own class (`ingestion.IngestSettings`, `delivery.DeliverSettings`) with the
+variables it uses, so a service never reads or checks the other's. A wrong value stops the
+process at start with one line naming the variable, instead of a stack trace at the first
+request. `from_env` reads an explicit mapping, so tests build settings without touching the
+process environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as one line for the operator."""
+
+
+def csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class ServiceSettings(BaseModel):
+    """What every service reads: the project, Pub/Sub, Secret Manager and logging."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    GOOGLE_CLOUD_PROJECT: str = ""
+    PUBSUB_EMULATOR_HOST: str = ""
+    PUBLISH_TIMEOUT_SECONDS: float = Field(4.0, gt=0, le=30)
+    SECRET_MANAGER_ENDPOINT: str = ""
+    SECRET_CACHE_SECONDS: float = Field(300.0, ge=0)
+    SECRET_REFRESH_MIN_SECONDS: float = Field(5.0, ge=0)
+    LOG_LEVEL: str = "INFO"
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The settings from `environ` (default: the process environment); `ConfigError` with
+        one line naming the variable when a value is wrong."""
+        environ = os.environ if environ is None else environ
+        values = {name: environ[name] for name in cls.model_fields if name in environ}
+        return cls.checked(**values)
+
+    @classmethod
+    def checked(cls, **values: Any) -> Self:
+        """`cls(**values)`, with a wrong value reported as `ConfigError` (one line)."""
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            raise ConfigError(_one_line(error)) from None
+
+    @classmethod
+    def default(cls, name: str) -> str:
+        """A variable's default as the environment would spell it."""
+        value = cls.model_fields[name].get_default(call_default_factory=True)
+        if isinstance(value, bool | dict):
+            return json.dumps(value)
+        return "" if value is None else str(value)
+
+
+def http_url(value: str) -> str:
+    """An http(s) URL without its trailing slash; empty stays empty."""
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/") if value else value
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    name = ".".join(str(part) for part in first["loc"]) or "configuration"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"configuration error: {name}: {message}"

@@ -1,0 +1,89 @@
+"""deliver: verify the push -> decode -> map -> execute -> dead-letter if permanent -> answer."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import flask
+
+from common import logs
+from common.http import read_body, require_method
+from common.outcomes import Outcome, Reason
+from common.request_log import Handled, Handler, logged
+from common.secrets import SecretValue, secret_manager_fetch
+from mapper import Plan, map_message
+from publisher import Publisher
+from saasquatch.client import ApiKey, FixedApiKey, SaaSquatchClient
+from saasquatch.dry_run import DryRunClient
+
+from . import dead_letters
+from .answer import LEVELS, log_fields, push_answer
+from .envelope import MAX_PUSH_BYTES, MalformedMessage, decode_segment_message, parse_envelope
+from .execute import Result, Send, execute
+from .push_auth import PushVerifier
+from .settings import DeliverSettings
+
+
+def create_handler(settings: DeliverSettings) -> Handler:
+    """The `deliver` request handler for these settings. Builds clients but makes no call."""
+    logger = logs.setup(settings.LOG_LEVEL)
+    send = saasquatch_sender(settings, logger)
+    verifier = (
+        PushVerifier(settings.PUSH_AUDIENCE, settings.PUSH_SERVICE_ACCOUNT, settings.PUSH_CERTS_URL)
+        if settings.PUSH_AUDIENCE
+        else None  # Cloud Run checks the token before the request reaches us (see the docs)
+    )
+    dead_letter_topic = Publisher(
+        settings.GOOGLE_CLOUD_PROJECT,
+        settings.DEAD_LETTER_TOPIC,
+        ordering=False,
+        timeout=settings.PUBLISH_TIMEOUT_SECONDS,
+    )
+    options = settings.mapping_options
+
+    def push(request: flask.Request) -> Handled:
+        require_method(request.method)
+        if verifier is not None:
+            verifier.verify(request.headers.get("Authorization"))
+        raw = read_body(
+            request.stream, request.content_length, MAX_PUSH_BYTES, "a Pub/Sub push envelope"
+        )
+        envelope = parse_envelope(raw)
+        plan: Plan | None = None
+        try:
+            message = decode_segment_message(envelope.message.data)
+        except MalformedMessage as error:
+            result = Result(Outcome.DEAD_LETTERED, Reason.MALFORMED_MESSAGE, str(error))
+        else:
+            plan = map_message(message, options, now=datetime.now(UTC))
+            result = execute(plan, send)
+        result = dead_letters.settle(envelope, result, dead_letter_topic)
+        fields = log_fields(envelope, plan, result, settings.dry_run)
+        return Handled(push_answer(result), fields, LEVELS[result.outcome])
+
+    return logged("deliver", push, logger, settings.GOOGLE_CLOUD_PROJECT)
+
+
+def saasquatch_sender(settings: DeliverSettings, logger: logging.Logger) -> Send:
+    """The client's `send`: the real one, or in dry run one that logs each call instead."""
+    if settings.dry_run:
+        dry = DryRunClient(settings.SAASQUATCH_BASE_URL, settings.SAASQUATCH_TENANT_ALIAS, logger)
+        return dry.send
+    api_key: ApiKey
+    if settings.SAASQUATCH_API_KEY:
+        api_key = FixedApiKey(settings.SAASQUATCH_API_KEY)
+    else:
+        api_key = SecretValue(
+            settings.SAASQUATCH_API_KEY_SECRET,
+            secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
+            cache_seconds=settings.SECRET_CACHE_SECONDS,
+            min_refresh_seconds=settings.SECRET_REFRESH_MIN_SECONDS,
+        )
+    client = SaaSquatchClient(
+        settings.SAASQUATCH_BASE_URL,
+        settings.SAASQUATCH_TENANT_ALIAS,
+        api_key,
+        timeout=settings.SAASQUATCH_TIMEOUT_SECONDS,
+    )
+    return client.send

@@ -1,0 +1,162 @@
+"""Checks the Google-signed OIDC token that a Pub/Sub push subscription sends.
+
+google-auth verifies the signature, expiry and audience (`id_token.verify_token`); this module
+adds the issuer and service-account checks, and keeps Google's certificates between requests
+(google-auth would fetch them for every push).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import google.auth.exceptions
+import google.auth.transport
+import google.auth.transport.requests
+import requests
+from google.oauth2 import id_token
+
+from common.http import Refusal, bearer_token
+
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
+CLOCK_SKEW_SECONDS = 10
+DEFAULT_CERTS_SECONDS = 3600.0
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+CHALLENGE = "Bearer"
+REQUIRED = "send the Google-signed OIDC token of the push subscription"
+
+
+def _unauthorized(message: str) -> Refusal:
+    return Refusal(401, message, {"WWW-Authenticate": CHALLENGE})
+
+
+class _CachedCerts(google.auth.transport.Request):
+    """A google-auth transport that remembers the certificates for their `max-age`.
+
+    `forget()` drops them so a key that Google just rotated in is found; at most once every
+    `min_refresh_seconds`, so forged tokens with made-up key ids cannot make us hammer Google.
+    """
+
+    def __init__(
+        self,
+        session: requests.Session,
+        timeout: float,
+        min_refresh_seconds: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._inner = google.auth.transport.requests.Request(session)
+        self._timeout = timeout
+        self._min_refresh = min_refresh_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: dict[str, tuple[Any, float]] = {}
+        self._forgotten_at: float | None = None
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        now = self._clock()
+        with self._lock:
+            hit = self._cached.get(url)
+            if method == "GET" and hit is not None and hit[1] > now:
+                return hit[0]
+        response = self._inner(
+            url, method, body, headers, timeout=timeout or self._timeout, **kwargs
+        )
+        if method == "GET" and response.status == 200:
+            with self._lock:
+                self._cached[url] = (response, now + _max_age(response.headers))
+        return response
+
+    def forget(self) -> bool:
+        """Drop the cached certificates; False when that was done too recently."""
+        now = self._clock()
+        with self._lock:
+            if self._forgotten_at is not None and now - self._forgotten_at < self._min_refresh:
+                return False
+            self._forgotten_at = now
+            self._cached.clear()
+            return True
+
+
+def _max_age(headers: Mapping[str, str]) -> float:
+    match = _MAX_AGE.search(headers.get("Cache-Control", "") or headers.get("cache-control", ""))
+    return float(match.group(1)) if match else DEFAULT_CERTS_SECONDS
+
+
+class PushVerifier:
+    """Verifies `Authorization: Bearer <Google OIDC token>` on each push request."""
+
+    def __init__(
+        self,
+        audience: str,
+        service_account: str = "",
+        certs_url: str = "",
+        session: requests.Session | None = None,
+        timeout: float = 5.0,
+        min_refresh_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._audience = audience
+        self._service_account = service_account
+        self._certs_url = certs_url or GOOGLE_CERTS_URL
+        self._request = _CachedCerts(
+            session or requests.Session(), timeout, min_refresh_seconds, clock
+        )
+
+    def verify(self, authorization: str | None) -> Mapping[str, Any]:
+        """The token's claims, or a `Refusal`: 401 (no valid token), 403 (a valid token of
+        another sender) or 503 (Google's certificates unavailable: Pub/Sub retries)."""
+        token = bearer_token(authorization, CHALLENGE, required=REQUIRED)
+        claims = self._decode(token)
+        if claims.get("iss") not in GOOGLE_ISSUERS:
+            raise _unauthorized("the token was not issued by Google")
+        if self._service_account and (
+            claims.get("email") != self._service_account or claims.get("email_verified") is not True
+        ):
+            raise Refusal(403, "the token belongs to another service account")
+        return claims
+
+    def _decode(self, token: str) -> Mapping[str, Any]:
+        for attempt in range(2):
+            try:
+                return id_token.verify_token(
+                    token,
+                    self._request,
+                    audience=self._audience,
+                    certs_url=self._certs_url,
+                    clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
+                )
+            except google.auth.exceptions.TransportError:
+                raise Refusal(503, "Google's token certificates are unavailable") from None
+            except Exception as error:
+                unknown_key = "Certificate for key id" in str(error)
+                if attempt == 0 and unknown_key and self._request.forget():
+                    continue  # Google may have rotated its keys since we cached them
+                raise _unauthorized(f"invalid token: {_why(error)}") from None
+        raise _unauthorized("invalid token")
+
+
+# google-auth's messages, shortened for the answer and the log.
+_WHY = (
+    ("expired", "expired"),
+    ("too early", "not valid yet"),
+    ("audience", "wrong audience"),
+    ("signature", "bad signature"),
+    ("certificate for key id", "unknown signing key"),
+)
+
+
+def _why(error: Exception) -> str:
+    text = str(error).lower()
+    return next((label for needle, label in _WHY if needle in text), "malformed")

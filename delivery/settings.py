@@ -1,0 +1,79 @@
+"""deliver's settings: SaaSquatch, the dead-letter topic, push authentication, mapping switches."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from common.settings import ServiceSettings, http_url
+from mapper import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
+
+
+class DeliverSettings(ServiceSettings):
+    DEAD_LETTER_TOPIC: str = "segment-events-dead-letter"
+
+    SAASQUATCH_TENANT_ALIAS: str = ""
+    SAASQUATCH_API_KEY: str = ""
+    SAASQUATCH_API_KEY_SECRET: str = ""
+    SAASQUATCH_BASE_URL: str = "https://app.referralsaasquatch.com"
+    SAASQUATCH_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
+    DRY_RUN: bool | None = None
+
+    PUSH_AUDIENCE: str = ""
+    PUSH_SERVICE_ACCOUNT: str = ""
+    PUSH_CERTS_URL: str = ""
+
+    TRACK_UPSERT_STRATEGY: TrackUpsertStrategy = TrackUpsertStrategy.MISSING_USER
+    INVALID_DATA_STRATEGY: InvalidDataStrategy = InvalidDataStrategy.STRINGIFY_FIELD
+    REMAP_ORDER_COMPLETED: bool = True
+    EVENT_KEY_MAP: dict[str, str] = Field(default_factory=dict)
+    IGNORE_IDENTIFY: bool = False
+    HONOR_DELETE: bool = False
+
+    @field_validator("EVENT_KEY_MAP", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object of event name -> event key")
+        return value
+
+    @field_validator("SAASQUATCH_BASE_URL", "PUSH_CERTS_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return http_url(value)
+
+    @model_validator(mode="after")
+    def _tenant_needs_a_key(self) -> Self:
+        has_key = bool(self.SAASQUATCH_API_KEY or self.SAASQUATCH_API_KEY_SECRET)
+        if self.SAASQUATCH_TENANT_ALIAS and not has_key and self.DRY_RUN is not True:
+            raise ValueError(
+                "SAASQUATCH_TENANT_ALIAS is set but neither SAASQUATCH_API_KEY nor "
+                "SAASQUATCH_API_KEY_SECRET is"
+            )
+        if self.DRY_RUN is False and not self.SAASQUATCH_TENANT_ALIAS:
+            raise ValueError("DRY_RUN=false needs SAASQUATCH_TENANT_ALIAS and an API key")
+        self.mapping_options  # built (and the event key map checked) once, at start  # noqa: B018
+        return self
+
+    @property
+    def dry_run(self) -> bool:
+        """Dry run unless told otherwise, or when there is nowhere to deliver."""
+        if self.DRY_RUN is not None:
+            return self.DRY_RUN
+        return not self.SAASQUATCH_TENANT_ALIAS
+
+    @cached_property
+    def mapping_options(self) -> MappingOptions:
+        return MappingOptions(
+            track_upsert_strategy=self.TRACK_UPSERT_STRATEGY,
+            invalid_data_strategy=self.INVALID_DATA_STRATEGY,
+            remap_order_completed=self.REMAP_ORDER_COMPLETED,
+            event_key_map=self.EVENT_KEY_MAP,
+            ignore_identify=self.IGNORE_IDENTIFY,
+            honor_delete=self.HONOR_DELETE,
+        )

@@ -1,0 +1,76 @@
+"""What ingest accepts as a body: JSON (strictly), in one of the shapes Segment sends.
+
+Shapes: one message (an object), a JSON array of messages (Webhooks Actions batching), or an HTTP
+API envelope `{"batch": [...], "context": {...}, "integrations": {...}}`. Backfill files and the
+mapping preview read the same shapes through `messages_from_body`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.http import Refusal
+
+ENVELOPE_KEYS = ("context", "integrations")
+EXPECTED = "a Segment message, an array of them or a batch"
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_messages(raw: bytes) -> list[dict[str, Any]]:
+    """The messages of a request body, or a 400 saying what is wrong with it."""
+    try:
+        body = json.loads(raw, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise Refusal(400, "body is not UTF-8 JSON") from None
+    except RecursionError:
+        raise Refusal(400, "body is nested too deeply") from None
+    except ValueError as error:
+        raise Refusal(400, f"body is not valid JSON: {str(error)[:200]}") from None
+    try:
+        return messages_from_body(body)
+    except BodyError as error:
+        raise Refusal(400, str(error)) from None
+
+
+class BodyError(ValueError):
+    """A request body that is not one of the accepted Segment shapes."""
+
+
+def messages_from_body(body: Any) -> list[dict[str, Any]]:
+    """Split a Segment request body into messages.
+
+    Accepted: one message (object), a JSON array of messages (Webhooks Actions batching), or an
+    HTTP API envelope `{"batch": [...], "context": {...}, "integrations": {...}}` whose
+    `context`/`integrations` are merged into each item's, one level deep, the item's keys winning.
+    """
+    if isinstance(body, list):
+        items = body
+    elif isinstance(body, dict) and "batch" in body and "type" not in body:
+        items = body["batch"]
+        if not isinstance(items, list):
+            raise BodyError('"batch" must be an array of messages')
+        envelope = {key: body[key] for key in ENVELOPE_KEYS if isinstance(body.get(key), dict)}
+        if envelope:
+            if not all(isinstance(item, dict) for item in items):
+                raise BodyError("every item of the batch must be a JSON object")
+            items = [_merge_envelope(envelope, item) for item in items]
+    elif isinstance(body, dict):
+        return [body]
+    else:
+        raise BodyError("body must be a JSON object, an array of objects or a batch envelope")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BodyError(f"item {index} is not a JSON object")
+    return items
+
+
+def _merge_envelope(envelope: dict[str, dict[str, Any]], item: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(item)
+    for key, outer in envelope.items():
+        inner = item.get(key)
+        merged[key] = {**outer, **inner} if isinstance(inner, dict) else inner or dict(outer)
+    return merged

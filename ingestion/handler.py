@@ -1,0 +1,74 @@
+"""ingest: authenticate -> read -> parse -> (verify signature) -> publish every message -> answer.
+
+It answers 200 only once every message of the request is confirmed by Pub/Sub; anything short of
+that is a 503, so Segment retries (Segment drops what we answer with a 4xx).
+"""
+
+from __future__ import annotations
+
+import flask
+
+from common import logs
+from common.http import Refusal, bearer_token, json_answer, read_body, require_method
+from common.outcomes import Outcome
+from common.request_log import Handled, Handler, logged
+from common.secrets import SecretUnavailable, secret_manager_fetch
+from publisher import Publisher, PublishError
+
+from .body import EXPECTED, parse_messages
+from .credentials import TokenVerifier
+from .raw_events import encode_raw_event
+from .settings import IngestSettings
+from .signature import check_signature
+
+CHALLENGE = 'Bearer realm="segment-saasquatch"'
+
+
+def create_handler(settings: IngestSettings) -> Handler:
+    """The `ingest` request handler for these settings. Builds clients but makes no call."""
+    logger = logs.setup(settings.LOG_LEVEL)
+    tokens = TokenVerifier(
+        settings.ingest_tokens,
+        settings.ingest_token_secrets,
+        secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
+        cache_seconds=settings.SECRET_CACHE_SECONDS,
+        min_refresh_seconds=settings.SECRET_REFRESH_MIN_SECONDS,
+    )
+    raw_events = Publisher(
+        settings.GOOGLE_CLOUD_PROJECT,
+        settings.PUBSUB_TOPIC,
+        ordering=settings.PUBSUB_ORDERING,
+        timeout=settings.PUBLISH_TIMEOUT_SECONDS,
+    )
+
+    def receive(request: flask.Request) -> Handled:
+        require_method(request.method)
+        token = bearer_token(
+            request.headers.get("Authorization"),
+            CHALLENGE,
+            required="send 'Authorization: Bearer <token>'",
+        )
+        try:
+            if not tokens.verify(token):
+                raise Refusal(401, "wrong bearer token", {"WWW-Authenticate": CHALLENGE})
+        except SecretUnavailable:
+            raise Refusal(503, "token store unavailable, retry later") from None
+        raw = read_body(request.stream, request.content_length, settings.MAX_BODY_BYTES, EXPECTED)
+        messages = parse_messages(raw)
+        if settings.SEGMENT_SHARED_SECRET:
+            check_signature(
+                settings.SEGMENT_SHARED_SECRET,
+                request.headers.get("X-Signature"),
+                raw,
+                messages,
+                CHALLENGE,
+            )
+        outgoing = [encode_raw_event(message, raw_events.ordering) for message in messages]
+        try:
+            raw_events.publish_all(outgoing)
+        except PublishError as error:
+            raise Refusal(503, f"could not publish to Pub/Sub: {error}") from None
+        fields = {"outcome": Outcome.ACCEPTED, "count": len(messages)}
+        return Handled(json_answer(200, {"accepted": len(messages)}), fields)
+
+    return logged("ingest", receive, logger, settings.GOOGLE_CLOUD_PROJECT)

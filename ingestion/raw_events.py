@@ -1,0 +1,36 @@
+"""A Segment message encoded as ingest publishes it to the raw-events topic.
+
+Backfill and dead-letter replay publish through these too, so every path into the topic makes
+the same data, attributes and ordering key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from common.text import id_text
+from publisher import OutgoingMessage
+
+
+def encode_raw_event(message: Mapping[str, Any], ordering: bool) -> OutgoingMessage:
+    """Its compact JSON, `type`/`messageId` attributes, and with ordering on, the key `userId`
+    (else `anonymousId`)."""
+    attributes: dict[str, str] = {}
+    kind = message.get("type")
+    if isinstance(kind, str) and kind:
+        attributes["type"] = kind[:1024]
+    message_id = id_text(message.get("messageId"))
+    if message_id:
+        attributes["messageId"] = message_id[:1024]
+    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
+    return OutgoingMessage(data, attributes, ordering_key(message) if ordering else "")
+
+
+def ordering_key(message: Mapping[str, Any]) -> str:
+    """One user's key: `userId`, else `anonymousId` (empty when it has neither)."""
+    key = id_text(message.get("userId")) or id_text(message.get("anonymousId")) or ""
+    return key[:1024]

@@ -1,0 +1,246 @@
+"""ingest against the real Pub/Sub emulator: what a 200 guarantees, and every refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from publisher import DIRECT_MIN_MESSAGES, OutgoingMessage, publish_chunks
+
+from ..factories import PROJECT, TOKEN
+from ..factories import numbered_identify as identify
+from ..support.functions import MakeIngest
+from ..support.pubsub import Topic
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_single_message_is_in_the_topic_after_200(make_ingest: MakeIngest, topic: Topic) -> None:
+    message = identify(1)
+    response = make_ingest().post("/", json=message, headers=AUTH)
+    assert (response.status_code, response.get_json()) == (200, {"accepted": 1})
+    (pulled,) = topic.pull(1)
+    assert json.loads(pulled.data) == message
+    assert dict(pulled.attributes) == {"type": "identify", "messageId": "msg-identify-00001"}
+    assert pulled.ordering_key == ""
+
+
+def test_a_batch_of_500_arrives_whole(make_ingest: MakeIngest, topic: Topic) -> None:
+    batch = [identify(n) for n in range(500)]
+    response = make_ingest().post("/", json=batch, headers=AUTH)
+    assert (response.status_code, response.get_json()) == (200, {"accepted": 500})
+    pulled = topic.pull(500)
+    assert sorted(json.loads(m.data)["messageId"] for m in pulled) == sorted(
+        m["messageId"] for m in batch
+    )
+    assert len(pulled) == 500
+
+
+def test_http_api_batch_envelope_arrives_whole_with_context_merged(
+    make_ingest: MakeIngest, topic: Topic
+) -> None:
+    body = {
+        "batch": [
+            identify(1),
+            {
+                "type": "track",
+                "userId": "user-2",
+                "event": "Signed Up",
+                "messageId": "m-track-2",
+                "context": {"ip": "10.0.0.2"},
+            },
+        ],
+        "context": {"ip": "10.0.0.1", "library": {"name": "analytics-python", "version": "2.3"}},
+        "integrations": {"All": True},
+        "sentAt": "2026-11-29T10:00:00Z",
+    }
+    response = make_ingest().post("/", json=body, headers=AUTH)
+    assert (response.status_code, response.get_json()) == (200, {"accepted": 2})
+    pulled = {m.attributes["messageId"]: json.loads(m.data) for m in topic.pull(2)}
+    assert pulled["msg-identify-00001"]["context"] == body["context"]
+    assert pulled["m-track-2"]["context"] == {
+        "ip": "10.0.0.2",
+        "library": {"name": "analytics-python", "version": "2.3"},
+    }
+    assert pulled["m-track-2"]["integrations"] == {"All": True}
+
+
+def test_ordering_key_is_user_id_else_anonymous_id(emulator: Any, make_ingest: MakeIngest) -> None:
+    ordered = Topic("ordered-raw", ordering=True)
+    client = make_ingest(PUBSUB_TOPIC=ordered.name, PUBSUB_ORDERING="true")
+    batch = [
+        identify(1),
+        {"type": "track", "anonymousId": "anon-9", "event": "Viewed", "messageId": "m-anon-9"},
+        {"type": "track", "userId": 42, "event": "Signed Up", "messageId": "m-numeric-42"},
+    ]
+    assert client.post("/", json=batch, headers=AUTH).status_code == 200
+    keys = {m.attributes["messageId"]: m.ordering_key for m in ordered.pull(3)}
+    assert keys == {"msg-identify-00001": "user-1", "m-anon-9": "anon-9", "m-numeric-42": "42"}
+
+
+REFUSALS = [
+    ("no header", "POST", {}, json.dumps(identify()), 401),
+    ("basic", "POST", {"Authorization": "Basic c2VnbWVudDpzZWNyZXQ="}, json.dumps(identify()), 401),
+    ("wrong token", "POST", {"Authorization": "Bearer not-the-token"}, json.dumps(identify()), 401),
+    ("empty bearer", "POST", {"Authorization": "Bearer "}, json.dumps(identify()), 401),
+    ("empty body", "POST", AUTH, "", 400),
+    ("invalid json", "POST", AUTH, '{"type": "identify",', 400),
+    ("json string", "POST", AUTH, '"identify"', 400),
+    ("json number", "POST", AUTH, "42", 400),
+    ("NaN", "POST", AUTH, '{"type": "track", "properties": {"x": NaN}}', 400),
+    ("array with non-object", "POST", AUTH, json.dumps([identify(), 5]), 400),
+    ("batch not an array", "POST", AUTH, '{"batch": {"type": "identify"}}', 400),
+    ("invalid utf-8", "POST", AUTH, b'{"type": "identify", "userId": "\xff\xfe"}', 400),
+    ("GET", "GET", AUTH, "", 405),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "body", "status"),
+    [case[1:] for case in REFUSALS],
+    ids=[case[0] for case in REFUSALS],
+)
+def test_refusals_answer_json_and_publish_nothing(
+    make_ingest: MakeIngest,
+    topic: Topic,
+    method: str,
+    headers: dict[str, str],
+    body: str | bytes,
+    status: int,
+) -> None:
+    client = make_ingest()
+    response = client.open("/", method=method, data=body, headers=headers)
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert isinstance(error, str) and error
+    assert "Traceback" not in response.get_data(as_text=True)
+    if status == 401:
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    if status == 405:
+        assert response.headers["Allow"] == "POST"
+    assert_only_marker_published(client, topic)
+
+
+def assert_only_marker_published(client: FlaskClient, topic: Topic) -> None:
+    marker = identify(99999)
+    assert client.post("/", json=marker, headers=AUTH).status_code == 200
+    assert [json.loads(m.data) for m in topic.pull(2, timeout=3)] == [marker]
+
+
+def test_body_one_byte_over_the_limit_is_413(make_ingest: MakeIngest, topic: Topic) -> None:
+    body = json.dumps(identify()).encode()
+    client = make_ingest(MAX_BODY_BYTES=len(body) - 1)
+    response = client.post("/", data=body, headers=AUTH)
+    assert response.status_code == 413
+    assert "limit" in response.get_json()["error"]
+    exact = make_ingest(MAX_BODY_BYTES=len(body))
+    assert exact.post("/", data=body, headers=AUTH).status_code == 200
+    assert len(topic.pull(2, timeout=3)) == 1
+
+
+def test_several_direct_tokens_are_accepted(make_ingest: MakeIngest) -> None:
+    client = make_ingest(INGEST_TOKEN="old-token, new-token")
+    for token in ("old-token", "new-token"):
+        headers = {"Authorization": f"bearer {token}"}
+        assert client.post("/", json=identify(), headers=headers).status_code == 200
+    assert client.post("/", json=identify(), headers=AUTH).status_code == 401
+
+
+def test_publish_failure_is_503_within_the_timeout_then_recovers(
+    make_ingest: MakeIngest, emulator: Any
+) -> None:
+    client = make_ingest(PUBSUB_TOPIC="not-created-yet", PUBLISH_TIMEOUT_SECONDS="2")
+    response = client.post("/", json=identify(), headers=AUTH)
+    assert response.status_code == 503
+    assert "Pub/Sub" in response.get_json()["error"]
+    created = Topic("not-created-yet")
+    response = client.post("/", json=identify(), headers=AUTH)
+    assert response.status_code == 200
+    assert len(created.pull(1)) == 1
+
+
+def test_a_large_batch_that_cannot_be_published_is_503_too(
+    make_ingest: MakeIngest, emulator: Any
+) -> None:
+    """Batches of DIRECT_MIN_MESSAGES or more take the direct Publish path."""
+    client = make_ingest(PUBSUB_TOPIC="not-there-either", PUBLISH_TIMEOUT_SECONDS="2")
+    batch = [identify(n) for n in range(DIRECT_MIN_MESSAGES)]
+    response = client.post("/", json=batch, headers=AUTH)
+    assert response.status_code == 503
+    created = Topic("not-there-either")
+    assert client.post("/", json=batch, headers=AUTH).get_json() == {"accepted": len(batch)}
+    assert len(created.pull(len(batch))) == len(batch)
+
+
+def test_direct_publishes_stay_under_pubsub_call_limits() -> None:
+    small = [OutgoingMessage(b"x" * 10) for _ in range(2500)]
+    assert [len(chunk) for chunk in publish_chunks(small)] == [1000, 1000, 500]
+    large = [OutgoingMessage(b"x" * (4 * 1024 * 1024)) for _ in range(5)]
+    assert [len(chunk) for chunk in publish_chunks(large)] == [2, 2, 1]
+
+
+def sign(body: bytes, secret: str = "segment-shared") -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+def test_signature_over_the_raw_body(make_ingest: MakeIngest) -> None:
+    client = make_ingest(SEGMENT_SHARED_SECRET="segment-shared")
+    body = json.dumps(identify(), indent=2).encode()
+    ok = client.post("/", data=body, headers={**AUTH, "X-Signature": sign(body)})
+    assert ok.status_code == 200
+    assert client.post("/", data=body, headers=AUTH).status_code == 401
+    bad = client.post("/", data=body, headers={**AUTH, "X-Signature": sign(body, "other")})
+    assert (bad.status_code, bad.get_json()) == (
+        401,
+        {"error": "X-Signature does not match the body"},
+    )
+
+
+def test_signature_of_a_batch_covers_its_first_event_as_segment_serialises_it(
+    make_ingest: MakeIngest,
+) -> None:
+    client = make_ingest(SEGMENT_SHARED_SECRET="segment-shared")
+    first = {
+        "type": "track",
+        "userId": "ü-1",
+        "event": "Order Completed",
+        "properties": {"total": 30.0, "note": "naïve"},
+        "messageId": "m-sig-00001",
+    }
+    body = json.dumps([first, identify(2)], indent=1).encode()
+    js_form = (
+        '{"type":"track","userId":"ü-1","event":"Order Completed",'
+        '"properties":{"total":30,"note":"naïve"},"messageId":"m-sig-00001"}'
+    )
+    response = client.post("/", data=body, headers={**AUTH, "X-Signature": sign(js_form.encode())})
+    assert (response.status_code, response.get_json()) == (200, {"accepted": 2})
+
+
+def test_one_structured_log_line_per_request_without_token_or_body(
+    make_ingest: MakeIngest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = make_ingest()
+    capsys.readouterr()
+    headers = {**AUTH, "X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"}
+    client.post("/", json=[identify(1), identify(2)], headers=headers)
+    client.post("/", json=identify(3), headers={"Authorization": "Bearer guess-token"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    ok, refused = lines
+    assert ok["severity"] == "INFO"
+    assert (ok["status"], ok["count"], ok["outcome"]) == (200, 2, "accepted")
+    assert ok["latency_ms"] >= 0
+    assert ok["logging.googleapis.com/trace"] == (
+        f"projects/{PROJECT}/traces/105445aa7843bc8bf206b12000100000"
+    )
+    assert (refused["status"], refused["outcome"]) == (401, "refused")
+    assert refused["severity"] == "WARNING" and "count" not in refused
+    text = json.dumps(lines)
+    for secret in (TOKEN, "guess-token", "user1@example.com", "plan"):
+        assert secret not in text

@@ -1,0 +1,194 @@
+"""Listing and replaying dead letters on the real Pub/Sub emulator, including a replay killed
+half-way, and a replay that flows through deliver to the SaaSquatch stand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pytest
+from google.cloud import pubsub_v1
+
+from common.outcomes import Reason
+from delivery.dead_letters import dead_letter_message
+from publisher import Publisher
+from tools.dead_letters import DeadLetters, list_dead_letters, main, replay
+from tools.emulator import Emulator
+
+from ..factories import PROJECT, track
+from ..support.pipeline import RAW_TOPIC, Pipeline
+from ..support.processes import Processes
+from ..support.pubsub import Topic
+from ..support.saasquatch_standin import API_KEY, SaaSquatchStandIn
+from ..support.served import Served
+
+WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def topics(emulator: Emulator) -> tuple[Topic, Topic]:
+    """(raw events, dead letters), each with a pull subscription."""
+    emulator.reset()
+    return Topic("raw-events"), Topic("dead-letters")
+
+
+def dead_letter(topic: Topic, n: int, reason: Reason, status: int | None = None) -> None:
+    original = {
+        "type": "track",
+        "userId": f"u-{n}",
+        "event": "Signed Up",
+        "messageId": f"dl-{n:04d}",
+    }
+    letter = dead_letter_message(
+        json.dumps(original).encode(),
+        {"type": "track", "messageId": f"dl-{n:04d}"},
+        reason=reason,
+        when=WHEN,
+        detail=f"upsert_user: SaaSquatch answered {status}: bad key for peter@initech.com",
+        status=status,
+        api_error_code="UNAUTHORIZED" if status == 401 else None,
+        source_message_id=str(1000 + n),
+        ordering_key=f"u-{n}",
+    )
+    pubsub_v1.PublisherClient().publish(topic.path, letter.data, **letter.attributes).result()
+
+
+def remaining(topic: Topic, expected: int, timeout: float = 30.0) -> list:
+    return topic.pull(expected, timeout=timeout) + topic.pull(1, timeout=2)
+
+
+def test_list_groups_by_reason_with_a_sample_and_takes_nothing(
+    topics: tuple[Topic, Topic], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, dead = topics
+    for n in range(6):
+        dead_letter(dead, n, Reason.SAASQUATCH_UNAUTHORIZED, 401)
+    for n in range(6, 8):
+        dead_letter(dead, n, Reason.TIMESTAMP_OUT_OF_WINDOW)
+    pubsub_v1.PublisherClient().publish(
+        dead.path, b"{}", CloudPubSubDeadLetterSourceDeliveryCount="10"
+    ).result()
+
+    groups = list_dead_letters(DeadLetters(PROJECT, dead.subscription.split("/")[-1]), None)
+    assert {reason: group["count"] for reason, group in groups.items()} == {
+        "saasquatch_unauthorized": 6,
+        "timestamp_out_of_window": 2,
+        "delivery_attempts_exhausted": 1,
+    }
+    sample = groups["saasquatch_unauthorized"]["sample"]
+    assert sample["attributes"]["status"] == "401"
+    assert "p***@initech.com" in sample["attributes"]["detail"]
+    assert '"userId": "u-' in sample["data"]
+
+    assert main(["--project", PROJECT, "--subscription", "dead-letters-pull", "list"]) == 0
+    printed = capsys.readouterr().out
+    assert "      6  saasquatch_unauthorized" in printed
+    assert len(remaining(dead, 9)) == 9, "listing acknowledged nothing"
+
+
+def test_replay_by_reason_republishes_the_original_and_leaves_the_rest(
+    topics: tuple[Topic, Topic],
+) -> None:
+    raw, dead = topics
+    for n in range(5):
+        dead_letter(dead, n, Reason.SAASQUATCH_UNAUTHORIZED, 401)
+    for n in range(5, 8):
+        dead_letter(dead, n, Reason.INVALID_EVENT_DATA, 400)
+    counts = replay(
+        DeadLetters(PROJECT, "dead-letters-pull"),
+        Publisher(PROJECT, raw.name, ordering=True, timeout=30),
+        reason="saasquatch_unauthorized",
+    )
+    assert (counts["replayed"], counts["left"], counts["failed"]) == (5, 3, 0)
+    replayed = remaining(raw, 5)
+    assert sorted(json.loads(m.data)["messageId"] for m in replayed) == [
+        f"dl-{n:04d}" for n in range(5)
+    ]
+    for message in replayed:
+        assert dict(message.attributes) == {
+            "type": "track",
+            "messageId": json.loads(message.data)["messageId"],
+        }
+        assert message.ordering_key == json.loads(message.data)["userId"]
+    left = remaining(dead, 3)
+    assert sorted(m.attributes["reason"] for m in left) == ["invalid_event_data"] * 3
+
+
+def test_replay_stops_at_the_limit(topics: tuple[Topic, Topic]) -> None:
+    raw, dead = topics
+    for n in range(6):
+        dead_letter(dead, n, Reason.SAASQUATCH_REJECTED, 400)
+    raw_events = Publisher(PROJECT, raw.name, ordering=False, timeout=30)
+    counts = replay(DeadLetters(PROJECT, "dead-letters-pull"), raw_events, limit=4)
+    assert counts["replayed"] == 4
+    assert len(remaining(raw, 4)) == 4
+    assert len(remaining(dead, 2)) == 2
+
+
+def test_a_replay_killed_half_way_loses_nothing(
+    emulator: Emulator, topics: tuple[Topic, Topic], processes: Processes
+) -> None:
+    raw, dead = topics
+    for n in range(60):
+        dead_letter(dead, n, Reason.SAASQUATCH_UNAVAILABLE, 503)
+    env = {**os.environ, "PUBSUB_EMULATOR_HOST": emulator.host}
+    process = processes.start(
+        [sys.executable, "-m", "tools", "dead-letters", "--project", PROJECT,
+         "--subscription", "dead-letters-pull", "replay", "--topic", raw.name, "--rate", "20"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    started = raw.pull(5, timeout=60)  # the replay is under way: some are republished
+    os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
+    process.wait(timeout=10)
+
+    republished = {json.loads(m.data)["messageId"] for m in started + raw.pull(1, timeout=2)}
+    assert 0 < len(republished) < 60, "the replay was cut half-way"
+    # Pulled but not acknowledged: back after the dead-letter subscription's ack deadline (10 s).
+    still_dead = {json.loads(m.data)["messageId"] for m in remaining(dead, 60 - len(republished))}
+    assert republished | still_dead == {f"dl-{n:04d}" for n in range(60)}
+
+
+def test_replayed_messages_flow_through_deliver_to_saasquatch(
+    emulator: Emulator, deliver_server: Served, saasquatch_api: SaaSquatchStandIn
+) -> None:
+    pipeline = Pipeline(emulator, deliver_server.url)
+    saasquatch_api.api_keys = {"the-key-someone-rotated"}  # deliver's key is now wrong: 401
+    saasquatch_api.add_user("u-1001", "u-1001")
+    keys = [f"m-replay-{n:03d}" for n in range(5)]
+    for key in keys:
+        pipeline.publish(track(key), type="track", messageId=key)
+    letters = DeadLetters(PROJECT, f"{pipeline.dead_letters.name}-pull")
+    deadline = time.monotonic() + 30
+    groups: dict = {}
+    while time.monotonic() < deadline:
+        groups = list_dead_letters(letters, None)
+        if groups.get("saasquatch_unauthorized", {}).get("count") == len(keys):
+            break
+        time.sleep(0.5)
+    assert groups["saasquatch_unauthorized"]["count"] == len(keys)
+
+    saasquatch_api.api_keys = {API_KEY}  # the key is fixed
+    raw_events = Publisher(PROJECT, RAW_TOPIC, ordering=False, timeout=30)
+    counts = replay(letters, raw_events, reason="saasquatch_unauthorized")
+    assert counts["replayed"] == len(keys)
+    assert saasquatch_api.wait_for(lambda: set(saasquatch_api.delivered_events) == set(keys))
+    assert set(saasquatch_api.delivered_events.values()) == {1}
+    assert list_dead_letters(letters, None) == {}
+
+
+def test_replay_reasons_are_the_dead_letter_reasons(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--reason` takes only what deliver can write on a dead letter (the one vocabulary)."""
+    with pytest.raises(SystemExit) as refused:
+        main(["--project", PROJECT, "replay", "--reason", "saasquatch_unavailable"])
+    assert refused.value.code == 2
+    assert "invalid choice: 'saasquatch_unavailable'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["replay", "--help"])
+    assert "saasquatch_unauthorized" in capsys.readouterr().out

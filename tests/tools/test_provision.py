@@ -1,0 +1,162 @@
+"""Provisioning against the real Pub/Sub emulator: idempotent, and it repairs drift."""
+
+from __future__ import annotations
+
+import pytest
+from google.cloud import pubsub_v1
+from google.protobuf import field_mask_pb2
+
+from tools.emulator import Emulator
+from tools.provision import ProvisionError, PubSubLayout, main, provision, push_subscription
+
+from ..factories import PROJECT
+
+ENDPOINT = "https://deliver-abc123-uc.a.run.app/"
+PUSH_ACCOUNT = "segment-push@test-project.iam.gserviceaccount.com"
+SUBSCRIPTION = f"projects/{PROJECT}/subscriptions/segment-events-deliver"
+
+CLI = [
+    "--project",
+    PROJECT,
+    "--push-endpoint",
+    ENDPOINT,
+    "--push-service-account",
+    PUSH_ACCOUNT,
+    "--max-delivery-attempts",
+    "7",
+]
+
+
+@pytest.fixture
+def subscriber(emulator: Emulator) -> pubsub_v1.SubscriberClient:
+    emulator.reset()
+    return pubsub_v1.SubscriberClient()
+
+
+def layout(**changes) -> PubSubLayout:
+    return PubSubLayout(
+        project=PROJECT,
+        push_endpoint=ENDPOINT,
+        push_service_account=PUSH_ACCOUNT,
+        max_delivery_attempts=7,
+        **changes,
+    )
+
+
+def test_first_run_creates_everything_with_the_settings_asked_for(
+    subscriber: pubsub_v1.SubscriberClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(CLI) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"projects/{PROJECT}/topics/segment-events: created",
+        f"projects/{PROJECT}/topics/segment-events-dead-letter: created",
+        f"projects/{PROJECT}/subscriptions/segment-events-dead-letter-pull: created",
+        f"{SUBSCRIPTION}: created",
+    ]
+    push = subscriber.get_subscription(subscription=SUBSCRIPTION)
+    assert push.topic == f"projects/{PROJECT}/topics/segment-events"
+    assert push.push_config.push_endpoint == ENDPOINT
+    assert push.push_config.oidc_token.service_account_email == PUSH_ACCOUNT
+    assert push.push_config.oidc_token.audience == ENDPOINT
+    assert push.dead_letter_policy.dead_letter_topic == (
+        f"projects/{PROJECT}/topics/segment-events-dead-letter"
+    )
+    assert push.dead_letter_policy.max_delivery_attempts == 7
+    assert push.ack_deadline_seconds == 60
+    assert push.retry_policy.minimum_backoff.seconds == 10
+    assert push.retry_policy.maximum_backoff.seconds == 600
+    assert not push.enable_message_ordering
+    pull = subscriber.get_subscription(
+        subscription=f"projects/{PROJECT}/subscriptions/segment-events-dead-letter-pull"
+    )
+    assert pull.topic.endswith("/segment-events-dead-letter")
+    assert not pull.push_config.push_endpoint
+
+
+def test_a_second_run_changes_nothing(
+    subscriber: pubsub_v1.SubscriberClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(CLI) == 0
+    before = subscriber.get_subscription(subscription=SUBSCRIPTION)
+    capsys.readouterr()
+    assert main(CLI) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"projects/{PROJECT}/topics/segment-events: exists",
+        f"projects/{PROJECT}/topics/segment-events-dead-letter: exists",
+        f"projects/{PROJECT}/subscriptions/segment-events-dead-letter-pull: up to date",
+        f"{SUBSCRIPTION}: up to date",
+    ]
+    assert subscriber.get_subscription(subscription=SUBSCRIPTION) == before
+
+
+def test_a_drifted_subscription_is_put_back(subscriber: pubsub_v1.SubscriberClient) -> None:
+    provision(layout())
+    drifted = pubsub_v1.types.Subscription(
+        name=SUBSCRIPTION,
+        push_config={"push_endpoint": "https://old-deliver.example/"},
+        ack_deadline_seconds=10,
+        dead_letter_policy={
+            "dead_letter_topic": f"projects/{PROJECT}/topics/segment-events-dead-letter",
+            "max_delivery_attempts": 50,
+        },
+    )
+    subscriber.update_subscription(
+        request={
+            "subscription": drifted,
+            "update_mask": field_mask_pb2.FieldMask(
+                paths=["push_config", "ack_deadline_seconds", "dead_letter_policy"]
+            ),
+        }
+    )
+    report = dict(provision(layout()))
+    assert report[SUBSCRIPTION] == "updated push_config, ack_deadline_seconds, dead_letter_policy"
+    current = subscriber.get_subscription(subscription=SUBSCRIPTION)
+    desired = push_subscription(layout())
+    assert current.push_config == desired.push_config
+    assert current.ack_deadline_seconds == 60
+    assert current.dead_letter_policy.max_delivery_attempts == 7
+
+
+def test_settings_changed_on_purpose_are_applied(subscriber: pubsub_v1.SubscriberClient) -> None:
+    provision(layout())
+    report = dict(provision(layout(retry_policy=False, ack_deadline_seconds=120)))
+    assert report[SUBSCRIPTION] == "updated ack_deadline_seconds, retry_policy"
+    current = subscriber.get_subscription(subscription=SUBSCRIPTION)
+    assert current.ack_deadline_seconds == 120
+    assert not current.retry_policy.maximum_backoff.seconds
+
+
+def test_ordering_cannot_be_changed_in_place_and_says_what_to_do(
+    subscriber: pubsub_v1.SubscriberClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provision(layout())
+    with pytest.raises(ProvisionError, match="cannot change that on an existing subscription"):
+        provision(layout(ordering=True))
+    assert main([*CLI, "--ordering"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("provision: ") and "delete it" in line
+    assert not subscriber.get_subscription(subscription=SUBSCRIPTION).enable_message_ordering
+
+
+def test_a_subscription_on_another_topic_is_not_hijacked(
+    subscriber: pubsub_v1.SubscriberClient,
+) -> None:
+    pubsub_v1.PublisherClient().create_topic(name=f"projects/{PROJECT}/topics/elsewhere")
+    subscriber.create_subscription(name=SUBSCRIPTION, topic=f"projects/{PROJECT}/topics/elsewhere")
+    with pytest.raises(ProvisionError, match="is attached to"):
+        provision(layout())
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--ack-deadline", "5"], "--ack-deadline"),
+        (["--max-delivery-attempts", "500"], "--max-delivery-attempts"),
+        (["--min-backoff", "700"], "backoff"),
+    ],
+)
+def test_out_of_range_settings_are_refused_before_any_call(
+    extra: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*CLI, *extra]) == 2
+    assert says in capsys.readouterr().err
