@@ -1,7 +1,7 @@
 """Small converters that make Segment names and values acceptable to SaaSquatch.
 
-The generic text cuts (`cut_chars`, `cut_bytes`, `valid_text`, `id_text`) live in `common.text`,
-where the Pub/Sub side uses them too; they are re-exported here for the mapper's tables.
+The generic text cuts (`cut_chars`, `cut_bytes`, `id_text`) live in `common.text`, where the Pub/Sub
+side uses them too; `cut_chars` and `id_text` are re-exported here for the mapper's tables.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any
 
 from pydash import camel_case
 
-from common.text import cut_bytes as cut_bytes
+from common.text import cut_bytes
 from common.text import cut_chars as cut_chars
 from common.text import id_text as id_text
-from common.text import valid_text as valid_text
 
 NAME_MAX = 64
 CUSTOM_FIELD_CHARS = 1024

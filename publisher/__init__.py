@@ -63,7 +63,7 @@ MAX_CALL_BYTES = 9 * 1024 * 1024
 
 
 def client(ordering: bool = False) -> pubsub_v1.PublisherClient:
-    """The process-wide client (one per ordering mode), created on first use."""
+    """The process-wide client (one per ordering mode and target), created on first use."""
     key = (ordering, _target())
     with _clients_lock:
         if key not in _clients:
