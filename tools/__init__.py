@@ -8,7 +8,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 from collections.abc import Mapping
+
+
+def stop_on_interrupt() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, so a command stops cleanly either way.
+
+    Set explicitly: a shell that starts a command in the background (a script, `make`, CI) hands
+    it SIGINT set to "ignore", and Python then installs no handler of its own.
+    """
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def env_flag(value: str | None) -> bool:

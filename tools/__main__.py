@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
+from tools import stop_on_interrupt
+
 USAGE = """usage: python -m tools COMMAND [ARGS]
 
 commands:
@@ -35,6 +37,7 @@ def main(argv: Sequence[str]) -> int:
     if argv[0] not in commands:
         print(f"unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    stop_on_interrupt()
     return commands[argv[0]](argv[1:])
 
 

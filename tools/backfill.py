@@ -5,9 +5,9 @@ exactly as ingest would: same data, attributes and ordering keys.
     python -m tools backfill --dry-run users.jsonl | head     # the SaaSquatch calls instead
 
 Memory stays flat: items are read one at a time and at most `--window` publishes are in flight.
-Ctrl-C stops reading, waits for the publishes in flight, and prints the `--resume-from` command
-that continues exactly after the last item confirmed. Re-publishing an item twice is harmless:
-deliver's idempotency key makes SaaSquatch count it once.
+Ctrl-C (or SIGTERM) stops reading, waits for the publishes in flight, and prints the
+`--resume-from` command that continues exactly after the last item confirmed. Re-publishing an
+item twice is harmless: deliver's idempotency key makes SaaSquatch count it once.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from typing import IO
 from common.settings import ConfigError
 from delivery.settings import DeliverSettings
 from ingestion.settings import IngestSettings
+from tools import stop_on_interrupt
 from tools.emulator import Emulator, missing_prerequisite
 from tools.processes import FunctionServer, port_in_use
 from tools.provision import ProvisionError, PubSubLayout, provision
@@ -83,10 +83,6 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _stop_on_signal(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run() -> int:
     problem = missing_prerequisite()
     if problem:
@@ -103,9 +99,7 @@ def run() -> int:
     if port_in_use(ports.emulator):
         return _fail(f"port {ports.emulator} is in use: stop what holds it or set EMULATOR_PORT")
 
-    # Explicit handlers: a shell that starts us in the background sets SIGINT to "ignore".
-    signal.signal(signal.SIGINT, _stop_on_signal)
-    signal.signal(signal.SIGTERM, _stop_on_signal)
+    stop_on_interrupt()
     emulator = Emulator(ports.emulator)
     services: list[Service] = []
     try:

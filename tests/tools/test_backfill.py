@@ -146,11 +146,13 @@ def ids_of(pulled: list[Pulled]) -> Counter[str]:
     return Counter(json.loads(m.data)["messageId"] for m in pulled)
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_stops_after_the_in_flight_publishes_and_says_where_to_resume(
-    emulator, topic: Topic, tmp_path: Path, processes: Processes
+    emulator, topic: Topic, tmp_path: Path, processes: Processes, stop: signal.Signals
 ) -> None:
     """Backfill is at least once: after Ctrl-C every line before the resume point is published,
-    and resuming there publishes the rest; lines in flight at the interrupt may come twice."""
+    and resuming there publishes the rest; lines in flight at the interrupt may come twice. It
+    holds when the shell that started it ignores SIGINT (a background job), and for SIGTERM."""
     export = write_export(tmp_path / "export.jsonl.gz", 3000)
     everything = {f"bf-{n:07d}" for n in range(1, 3001)}
     env = {**os.environ, "PUBSUB_EMULATOR_HOST": emulator.host, "GOOGLE_CLOUD_PROJECT": PROJECT}
@@ -162,7 +164,7 @@ def test_ctrl_c_stops_after_the_in_flight_publishes_and_says_where_to_resume(
     )  # fmt: skip
     progress = Progress(process.stderr.fileno(), at_least=200)
     assert progress.published.wait(timeout=60), progress.text
-    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, stop)
     assert process.wait(timeout=60) == 130, progress.rest()
     err = progress.rest()
     match = re.search(r"--resume-from (\d+) ", err)
