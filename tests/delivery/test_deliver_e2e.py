@@ -51,9 +51,8 @@ def events_for(saasquatch_api: SaaSquatchStandIn, key: str) -> list[Recorded]:
 def test_identify_track_purchase_and_refund_become_the_exact_saasquatch_calls(
     pipeline: Pipeline, saasquatch_api: SaaSquatchStandIn
 ) -> None:
-    saasquatch_api.add_user(
-        "user-1234", "user-1234"
-    )  # the buyer exists; the identified user is new
+    # The buyer exists; the identified user is new.
+    saasquatch_api.add_user("user-1234", "user-1234")
     timestamp, millis = recent()
     identify = {
         "type": "identify",
