@@ -16,14 +16,15 @@ ENVELOPE_KEYS = ("context", "integrations")
 EXPECTED = "a Segment message, an array of them or a batch"
 
 
-def _no_constants(name: str) -> Any:
+def reject_constant(name: str) -> Any:
+    """`parse_constant` for strict JSON: `NaN` and `Infinity` are JavaScript, not JSON."""
     raise ValueError(f"{name} is not JSON")
 
 
 def parse_messages(raw: bytes) -> list[dict[str, Any]]:
     """The messages of a request body, or a 400 saying what is wrong with it."""
     try:
-        body = json.loads(raw, parse_constant=_no_constants)
+        body = json.loads(raw, parse_constant=reject_constant)
     except UnicodeDecodeError:
         raise Refusal(400, "body is not UTF-8 JSON") from None
     except RecursionError:

@@ -21,11 +21,9 @@ from .segment import IGNORED_TYPES, SUPPORTED_TYPES, SegmentMessage, account_id
 from .track import map_track
 
 __all__ = [
-    "Call",
     "InvalidDataStrategy",
     "MappingOptions",
     "Plan",
-    "Purpose",
     "TrackUpsertStrategy",
     "map_message",
     "plan_message",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ingestion.body import BodyError, messages_from_body
+from ingestion.body import BodyError, messages_from_body, reject_constant
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
@@ -31,11 +31,7 @@ class Item:
     error: str | None = None
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+_DECODER = json.JSONDecoder(parse_constant=reject_constant)
 
 
 class SegmentFile:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from tools.processes import ROOT, stop_group
 
-from .served import Served
+from .served import Served, served
 
 
 class Processes:
@@ -16,7 +17,7 @@ class Processes:
 
     def __init__(self) -> None:
         self._started: list[subprocess.Popen[Any]] = []
-        self._served: list[Served] = []
+        self._served = ExitStack()
 
     def start(self, args: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
         options.setdefault("cwd", ROOT)
@@ -35,15 +36,10 @@ class Processes:
 
     def serve(self, target: str, env: Mapping[str, str], port: int | None = None) -> Served:
         """`functions-framework --target=TARGET` with `env`, running until the test ends."""
-        function = Served(target, env, port)
-        function.start()
-        self._served.append(function)
-        return function
+        return self._served.enter_context(served(target, env, port))
 
     def stop_all(self) -> None:
-        for function in self._served:
-            function.stop()
-            function.log_path.unlink(missing_ok=True)
+        self._served.close()
         for process in self._started:
             if process.poll() is None:
                 stop_group(process)
