@@ -1,7 +1,10 @@
 """ingest under 32 concurrent clients, served as Cloud Run serves it (functions-framework: gunicorn
 with threads), publishing to the Pub/Sub emulator, next to a do-nothing function (the floor).
 
-    .venv/bin/python bench/ingest_throughput.py [--seconds 10]
+    .venv/bin/python bench/ingest_throughput.py [--seconds 10] [--pin]
+
+`--pin` puts each served function on core 0 and everything else (the emulator, wrk, this script)
+on core 1, so the function's own cost per request is what differs between the rows.
 
 Needs `wrk` (Debian/Ubuntu: `apt-get install wrk`), which drives the load from one thread.
 Rows: single-message and 100-message batch bodies, with ordering off and on.
@@ -18,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 
-from _support import ROOT, serving, table
+from _support import ROOT, cpu_seconds, server_pids, serving, table
 from google.cloud import pubsub_v1
 
 from tools.emulator import running_emulator
@@ -41,6 +44,7 @@ def message(n: int) -> dict:
 
 
 def wrk(url: str, body: bytes, seconds: int) -> dict[str, float]:
+    """wrk's figures, plus the CPU time the server used per request (`cpu_us`)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             'wrk.method = "POST"\n'
@@ -48,6 +52,8 @@ def wrk(url: str, body: bytes, seconds: int) -> dict[str, float]:
             f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n'
             f"wrk.body = [==[{body.decode()}]==]\n"
         )
+    pids = server_pids(url)
+    cpu_before = cpu_seconds(pids)
     try:
         out = subprocess.run(
             ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", script.name, url],
@@ -57,12 +63,15 @@ def wrk(url: str, body: bytes, seconds: int) -> dict[str, float]:
         ).stdout
     finally:
         os.unlink(script.name)
+    cpu = cpu_seconds(pids) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": _ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1)),
         "p99": _ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1)),
         "errors": float(errors.group(1)) if errors else 0.0,
+        "cpu_us": cpu / max(requests, 1) * 1e6,
     }
 
 
@@ -79,14 +88,22 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="gunicorn threads (THREADS), for both servers"
     )
+    parser.add_argument(
+        "--pin", action="store_true", help="the function on core 0, the emulator and wrk on core 1"
+    )
     args = parser.parse_args()
+    server_cpus = {0} if args.pin else None
+    if args.pin:
+        os.sched_setaffinity(0, {1})  # the emulator and wrk inherit it
     threads = {"THREADS": str(args.threads)} if args.threads else {}
     if shutil.which("wrk") is None:
         sys.exit("ingest_throughput: needs wrk (apt-get install wrk)")
     single = json.dumps(message(1)).encode()
     batch = json.dumps([message(n) for n in range(100)]).encode()
     rows = []
-    with serving("noop", threads, source=ROOT / "bench" / "noop_function.py") as url:
+    with serving(
+        "noop", threads, source=ROOT / "bench" / "noop_function.py", cpus=server_cpus
+    ) as url:
         floor = wrk(url, single, args.seconds)
     rows.append(_row("no-op function (floor)", "-", 1, floor, floor))
     with running_emulator() as emulator:
@@ -101,7 +118,7 @@ def main() -> None:
                 "INGEST_TOKEN": TOKEN,
                 **threads,
             }
-            with serving("ingest", env) as url:
+            with serving("ingest", env, cpus=server_cpus) as url:
                 wrk(url, single, 2)  # warm up: clients, channels
                 for name, body, size in (
                     ("single message", single, 1),
@@ -123,6 +140,8 @@ def main() -> None:
                 "p50 ms",
                 "p99 ms",
                 "vs floor (req/s)",
+                "CPU µs/request",
+                "vs floor (CPU)",
                 "errors",
             ],
             rows,
@@ -139,6 +158,8 @@ def _row(name: str, ordering: str, size: int, result: dict, floor: dict) -> list
         f"{result['p50']:.1f}",
         f"{result['p99']:.1f}",
         f"{result['rps'] / floor['rps']:.0%}",
+        f"{result['cpu_us']:,.0f}",
+        f"{floor['cpu_us'] / result['cpu_us']:.2f}x",
         int(result["errors"]),
     ]
 

@@ -1,5 +1,5 @@
 """What both HTTP entry points share: one refusal type, the JSON answer, the method check, the
-bearer credential parser and bounded body reading.
+bearer credential parser and bounded body reading (decoding gzip or deflate on the way).
 
 A side raises `Refusal` anywhere in its handling; `common.request_log` turns it into the answer
 `{"error": message}` with its status and headers. Nothing here knows about Segment or Pub/Sub.
@@ -8,10 +8,12 @@ A side raises `Refusal` anywhere in its handling; `common.request_log` turns it 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 import flask
+
+from .decoding import CorruptBody, OverLimit, UnsupportedEncoding, decoded_body
 
 
 class Refusal(Exception):
@@ -35,9 +37,12 @@ def json_answer(
     )
 
 
-def require_method(method: str, allowed: str = "POST") -> None:
-    if method != allowed:
-        raise Refusal(405, f"only {allowed} is accepted", {"Allow": allowed})
+def require_method(method: str, allowed: Sequence[str] = ("POST",)) -> None:
+    if method not in allowed:
+        methods = ", ".join(allowed)
+        raise Refusal(
+            405, f"method {method[:16]!r} is not accepted: use {methods}", {"Allow": methods}
+        )
 
 
 def bearer_token(header: str | None, challenge: str, required: str) -> str:
@@ -55,20 +60,34 @@ def bearer_token(header: str | None, challenge: str, required: str) -> str:
         raise unauthorized(f"missing Authorization header: {required}")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
-        raise unauthorized(f"unsupported authorization scheme {scheme[:16]!r}: use Bearer")
+        # Not even the scheme is repeated: a token sent without one would be echoed.
+        raise unauthorized("unsupported authorization scheme: use Bearer")
     token = token.strip()
     if not token:
         raise unauthorized("empty bearer token")
     return token
 
 
-def read_body(stream: IO[bytes], content_length: int | None, limit: int, expected: str) -> bytes:
-    """At most `limit` bytes; refused before reading when the declared length is already over."""
+def read_body(
+    stream: IO[bytes],
+    content_length: int | None,
+    limit: int,
+    expected: str,
+    encoding: str | None = None,
+) -> bytes:
+    """At most `limit` bytes, after decoding `encoding` (a `Content-Encoding`; the limit holds
+    for the compressed and for the decoded size); refused before reading when the declared
+    length is already over."""
     if content_length is not None and content_length > limit:
         raise Refusal(413, f"body is {content_length} bytes; the limit is {limit}")
-    raw = stream.read(limit + 1)
-    if len(raw) > limit:
-        raise Refusal(413, f"body is over the limit of {limit} bytes")
+    try:
+        raw = decoded_body(stream, encoding, limit)
+    except UnsupportedEncoding as error:
+        raise Refusal(415, str(error)) from None
+    except CorruptBody as error:
+        raise Refusal(400, str(error)) from None
+    except OverLimit as error:
+        raise Refusal(413, str(error)) from None
     if not raw.strip():
         raise Refusal(400, f"empty body: send {expected}")
     return raw

@@ -12,7 +12,8 @@ from typing import Any
 
 from common.http import Refusal
 
-ENVELOPE_KEYS = ("context", "integrations")
+ENVELOPE_KEYS = ("context", "integrations")  # merged into each item's, one level deep
+ENVELOPE_TIMES = ("sentAt",)  # given to each item that has none
 EXPECTED = "a Segment message, an array of them or a batch"
 
 
@@ -45,8 +46,10 @@ def messages_from_body(body: Any) -> list[dict[str, Any]]:
     """Split a Segment request body into messages.
 
     Accepted: one message (object), a JSON array of messages (Webhooks Actions batching), or an
-    HTTP API envelope `{"batch": [...], "context": {...}, "integrations": {...}}` whose
-    `context`/`integrations` are merged into each item's, one level deep, the item's keys winning.
+    HTTP API envelope `{"batch": [...], "context": {...}, "integrations": {...}, "sentAt": ...}`
+    whose `context`/`integrations` are merged into each item's, one level deep, the item's keys
+    winning, and whose `sentAt` goes to each item without one. Anything else in the envelope
+    (an SDK's `writeKey`) is dropped.
     """
     if isinstance(body, list):
         items = body
@@ -55,10 +58,11 @@ def messages_from_body(body: Any) -> list[dict[str, Any]]:
         if not isinstance(items, list):
             raise BodyError('"batch" must be an array of messages')
         envelope = {key: body[key] for key in ENVELOPE_KEYS if isinstance(body.get(key), dict)}
-        if envelope:
+        times = {key: body[key] for key in ENVELOPE_TIMES if isinstance(body.get(key), str)}
+        if envelope or times:
             if not all(isinstance(item, dict) for item in items):
                 raise BodyError("every item of the batch must be a JSON object")
-            items = [_merge_envelope(envelope, item) for item in items]
+            items = [_merge_envelope(envelope, times, item) for item in items]
     elif isinstance(body, dict):
         return [body]
     else:
@@ -69,8 +73,10 @@ def messages_from_body(body: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _merge_envelope(envelope: dict[str, dict[str, Any]], item: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(item)
+def _merge_envelope(
+    envelope: dict[str, dict[str, Any]], times: dict[str, str], item: dict[str, Any]
+) -> dict[str, Any]:
+    merged = {**times, **item}
     for key, outer in envelope.items():
         inner = item.get(key)
         merged[key] = {**outer, **inner} if isinstance(inner, dict) else inner or dict(outer)

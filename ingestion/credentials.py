@@ -1,12 +1,59 @@
-"""Which bearer tokens ingest accepts, compared in constant time."""
+"""How a sender presents ingest's token, and which tokens are accepted (in constant time).
+
+Two forms carry the same token: `Authorization: Bearer <token>` (a header set in Segment's
+Webhooks destinations) and HTTP Basic with the token as user name and an empty password (how
+Segment's SDKs and HTTP API send a write key, so an SDK's write key is ingest's token).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import time
 from collections.abc import Callable, Sequence
 
+from common.http import Refusal
 from common.secrets import Fetch, SecretCache
+
+REALM = 'realm="segment-saasquatch"'
+CHALLENGE = f'Bearer {REALM}, Basic {REALM}, charset="UTF-8"'
+REQUIRED = "send 'Authorization: Bearer <token>', or Basic with the token as user name"
+
+
+def presented_token(header: str | None) -> str:
+    """The token of a Bearer or Basic `Authorization` header, or a 401 saying what is wrong.
+
+    Nothing of the header's value is ever repeated in the answer (or the log line it makes).
+    """
+    if not header:
+        raise _unauthorized(f"missing Authorization header: {REQUIRED}")
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer":
+        if not credentials:
+            raise _unauthorized("empty bearer token")
+        return credentials
+    if scheme.lower() == "basic":
+        return _basic_user(credentials)
+    raise _unauthorized("unsupported authorization scheme: use Bearer or Basic")
+
+
+def _basic_user(credentials: str) -> str:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise _unauthorized("Basic credentials are not base64 of 'user:password'") from None
+    user, colon, password = decoded.partition(":")
+    if not colon or password or not user:
+        raise _unauthorized(
+            "Basic credentials: put the token in the user name and leave the password empty"
+        )
+    return user
+
+
+def _unauthorized(message: str) -> Refusal:
+    return Refusal(401, message, {"WWW-Authenticate": CHALLENGE})
 
 
 def matches_any(presented: str, accepted: Sequence[str]) -> bool:

@@ -1,4 +1,5 @@
-"""ingest: authenticate -> read -> parse -> (verify signature) -> publish every message -> answer.
+"""ingest: authenticate -> read (decoding gzip) -> parse -> (verify signature) -> complete each
+message as Segment's API would -> publish every message -> answer.
 
 It answers 200 only once every message of the request is confirmed by Pub/Sub; anything short of
 that is a 503, so Segment retries (Segment drops what we answer with a 4xx).
@@ -6,22 +7,26 @@ that is a 503, so Segment retries (Segment drops what we answer with a 4xx).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import flask
 
 from common import logs
-from common.http import Refusal, bearer_token, json_answer, read_body, require_method
+from common.http import Refusal, json_answer, read_body, require_method
 from common.outcomes import Outcome
 from common.request_log import Handled, Handler, logged
 from common.secrets import SecretUnavailable, secret_manager_fetch
 from publisher import Publisher, PublishError
 
+from .arrival import complete, path_type
 from .body import EXPECTED, parse_messages
-from .credentials import TokenVerifier
+from .credentials import CHALLENGE, TokenVerifier, presented_token
 from .raw_events import encode_raw_event
 from .settings import IngestSettings
 from .signature import check_signature
 
-CHALLENGE = 'Bearer realm="segment-saasquatch"'
+# Segment's Webhooks (Actions) destination lets its user pick any of these; they mean the same.
+METHODS = ("POST", "PUT", "PATCH")
 
 
 def create_handler(settings: IngestSettings) -> Handler:
@@ -42,27 +47,26 @@ def create_handler(settings: IngestSettings) -> Handler:
     )
 
     def receive(request: flask.Request) -> Handled:
-        require_method(request.method)
-        token = bearer_token(
-            request.headers.get("Authorization"),
-            CHALLENGE,
-            required="send 'Authorization: Bearer <token>'",
-        )
+        require_method(request.method, METHODS)
+        token = presented_token(request.headers.get("Authorization"))
         try:
             if not tokens.verify(token):
-                raise Refusal(401, "wrong bearer token", {"WWW-Authenticate": CHALLENGE})
+                raise Refusal(401, "wrong token", {"WWW-Authenticate": CHALLENGE})
         except SecretUnavailable:
             raise Refusal(503, "token store unavailable, retry later") from None
-        raw = read_body(request.stream, request.content_length, settings.MAX_BODY_BYTES, EXPECTED)
+        raw = read_body(
+            request.stream,
+            request.content_length,
+            settings.MAX_BODY_BYTES,
+            EXPECTED,
+            request.headers.get("Content-Encoding"),
+        )
         messages = parse_messages(raw)
         if settings.SEGMENT_SHARED_SECRET:
             check_signature(
-                settings.SEGMENT_SHARED_SECRET,
-                request.headers.get("X-Signature"),
-                raw,
-                messages,
-                CHALLENGE,
+                settings.SEGMENT_SHARED_SECRET, request.headers.get("X-Signature"), raw, CHALLENGE
             )
+        complete(messages, path_type(request.path), datetime.now(UTC))
         outgoing = [encode_raw_event(message, raw_events.ordering) for message in messages]
         try:
             raw_events.publish_all(outgoing)

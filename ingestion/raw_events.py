@@ -24,10 +24,20 @@ def encode_raw_event(message: Mapping[str, Any], ordering: bool) -> OutgoingMess
     message_id = id_text(message.get("messageId"))
     if message_id:
         attributes["messageId"] = message_id[:1024]
-    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass"
+    return OutgoingMessage(
+        raw_event_data(message), attributes, ordering_key(message) if ordering else ""
     )
-    return OutgoingMessage(data, attributes, ordering_key(message) if ordering else "")
+
+
+def raw_event_data(message: Mapping[str, Any]) -> bytes:
+    """Compact JSON in valid UTF-8. Non-ASCII stays raw; a lone surrogate (valid in a JSON
+    escape, as JavaScript writes one, but not in UTF-8) keeps its escape, so the message can be
+    read by any consumer and decodes to what was sent."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def ordering_key(message: Mapping[str, Any]) -> str:

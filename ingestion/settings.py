@@ -13,7 +13,7 @@ class IngestSettings(ServiceSettings):
     INGEST_TOKEN: str = ""
     INGEST_TOKEN_SECRET: str = ""
     SEGMENT_SHARED_SECRET: str = ""
-    MAX_BODY_BYTES: int = Field(5 * 1024 * 1024, gt=0)
+    MAX_BODY_BYTES: int = Field(8 * 1024 * 1024, gt=0)
 
     @property
     def ingest_tokens(self) -> list[str]:

@@ -64,11 +64,13 @@ def track(message_id: str = "m-track-0001", event: str = "Signed Up", **changes:
 
 
 def numbered_identify(n: int = 1, **extra: Any) -> dict[str, Any]:
-    """One of many distinct identify calls (user, messageId and email from `n`)."""
+    """One of many distinct identify calls (user, messageId and email from `n`), as Segment
+    relays them: stamped on arrival, so ingest publishes them unchanged."""
     return {
         "type": "identify",
         "userId": f"user-{n}",
         "messageId": f"msg-identify-{n:05d}",
+        "receivedAt": "2026-11-29T10:00:00.000Z",
         "traits": {"email": f"user{n}@example.com", "plan": "pro"},
         **extra,
     }
@@ -207,3 +209,48 @@ ORDER_COMPLETED_FIELDS = {
         },
     ],
 }
+
+
+def actions_event(n: int) -> dict[str, Any]:
+    """An ordinary Order Completed as Webhooks (Actions) relays it: about 1.5 KB."""
+    return {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": f"user-{n:08d}",
+        "anonymousId": f"anon-{n:012d}",
+        "messageId": f"ajs-next-{n:032d}",
+        "timestamp": "2026-11-28T10:00:00.000Z",
+        "receivedAt": "2026-11-28T10:00:00.200Z",
+        "sentAt": "2026-11-28T10:00:00.100Z",
+        "context": {
+            "ip": "203.0.113.7",
+            "library": {"name": "analytics.js", "version": "next-1.70.0"},
+            "locale": "en-US",
+            "campaign": {
+                "name": "winter-sale",
+                "source": "newsletter",
+                "medium": "email",
+                "content": "hero-banner",
+            },
+            "page": {
+                "path": "/checkout",
+                "referrer": "https://shop.example.com/cart",
+                "title": "Checkout",
+                "url": "https://shop.example.com/checkout?step=3",
+            },
+            "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+            "traits": {"email": f"u{n}@example.com", "firstName": "Ada", "lastName": "Lovelace"},
+        },
+        "properties": {
+            "order_id": f"order-{n:010d}",
+            "total": 27.5,
+            "revenue": 25.0,
+            "currency": "USD",
+            "coupon": "WINTER",
+            "products": [
+                {"product_id": f"p-{i}", "sku": f"SKU-{i}", "name": "Thing", "price": 12.5}
+                for i in range(9)
+            ],
+        },
+    }

@@ -43,10 +43,8 @@ def test_ingest_is_served_and_ignores_deliver_settings(monkeypatch: pytest.Monke
     only(monkeypatch, {**BAD_FOR_DELIVER, "INGEST_TOKEN": "t0ken"})
     client = functions_framework.create_app(target="ingest", source=MAIN).test_client()
     answer = client.post("/", json={"type": "identify"})
-    assert (answer.status_code, answer.headers["WWW-Authenticate"]) == (
-        401,
-        'Bearer realm="segment-saasquatch"',
-    )
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"].startswith('Bearer realm="segment-saasquatch"')
 
 
 def test_deliver_is_served_and_ignores_ingest_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,11 +17,16 @@ def test_array_of_messages() -> None:
     assert messages_from_body([{"type": "a"}, {"type": "b"}]) == [{"type": "a"}, {"type": "b"}]
 
 
-def test_batch_envelope_merges_context_and_integrations_item_keys_winning() -> None:
+def test_batch_envelope_merges_context_integrations_and_sent_at_item_keys_winning() -> None:
     body = {
         "batch": [
             {"type": "identify", "userId": "1", "context": {"ip": "1.1.1.1"}},
-            {"type": "track", "userId": "2", "integrations": {"SaaSquatch": False}},
+            {
+                "type": "track",
+                "userId": "2",
+                "integrations": {"SaaSquatch": False},
+                "sentAt": "2026-11-29T00:00:05Z",
+            },
         ],
         "context": {"ip": "9.9.9.9", "library": {"name": "analytics-python"}},
         "integrations": {"All": True},
@@ -34,12 +39,14 @@ def test_batch_envelope_merges_context_and_integrations_item_keys_winning() -> N
             "userId": "1",
             "context": {"ip": "1.1.1.1", "library": {"name": "analytics-python"}},
             "integrations": {"All": True},
+            "sentAt": "2026-11-29T00:00:00Z",
         },
         {
             "type": "track",
             "userId": "2",
             "context": {"ip": "9.9.9.9", "library": {"name": "analytics-python"}},
             "integrations": {"All": True, "SaaSquatch": False},
+            "sentAt": "2026-11-29T00:00:05Z",
         },
     ]
 

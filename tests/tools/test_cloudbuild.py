@@ -170,8 +170,12 @@ def test_both_services_are_deployed_from_source_with_their_targets(
         "INGEST_TOKEN_SECRET": (
             f"projects/{PROJECT_ID}/secrets/segment-ingest-token/versions/latest"
         ),
+        "MAX_BODY_BYTES": "8388608",
         "LOG_LEVEL": "INFO",
     }
+    # Sized together with MAX_BODY_BYTES: every thread may hold a maximum body.
+    assert option(ingest, "--memory") == "3Gi"
+    assert "--memory" not in deliver
     deliver_env = env_vars(deliver)
     assert deliver_env["THREADS"] == "32"
     assert deliver_env["SAASQUATCH_TENANT_ALIAS"] == "a1b2c3d4e5f6g"
