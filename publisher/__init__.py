@@ -273,6 +273,15 @@ class _Coalescer:
             self._send_group(group)
 
     def _send_group(self, group: list[_Waiting]) -> None:
+        # A request past its deadline has been answered 503 and will be retried by its sender:
+        # publishing it now (after an outage, say) would only make a duplicate.
+        now = time.monotonic()
+        for waiting in [waiting for waiting in group if waiting.deadline <= now]:
+            waiting.error = PublishError(f"0 of {len(waiting.messages)} confirmed (timeout)")
+            waiting.done.release()
+            group.remove(waiting)
+        if not group:
+            return
         messages = [message for waiting in group for message in waiting.messages]
         try:
             ids = self._send(messages, min(waiting.deadline for waiting in group))

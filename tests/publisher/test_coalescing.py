@@ -5,9 +5,19 @@ request of the call that failed."""
 from __future__ import annotations
 
 import concurrent.futures
+import threading
+import time
+from collections.abc import Sequence
 from typing import Any
 
-from publisher import OutgoingMessage, Publisher, PublishError
+import pytest
+
+from publisher import (
+    OutgoingMessage,
+    Publisher,
+    PublishError,
+    _Coalescer,  # the group commit itself, without Pub/Sub
+)
 
 from ..factories import PROJECT
 from ..support.pubsub import Topic
@@ -44,3 +54,29 @@ def _outcome(publisher: Publisher, n: int) -> str:
     except PublishError as error:
         return type(error).__name__
     return "published"
+
+
+def test_a_request_answered_by_its_deadline_is_not_published_after_it() -> None:
+    """While a call hangs, a request waiting behind it times out (503: Segment retries); when
+    the call returns, that request's messages are dropped, not published as a duplicate."""
+    sent: list[list[bytes]] = []
+    first_call = threading.Event()
+    release = threading.Event()
+
+    def send(messages: Sequence[OutgoingMessage], deadline: float) -> list[str]:
+        sent.append([m.data for m in messages])
+        first_call.set()
+        release.wait(10)
+        return [str(n) for n in range(len(messages))]
+
+    coalescer = _Coalescer(send)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        hanging = pool.submit(coalescer.publish, request_messages(0), time.monotonic() + 10)
+        assert first_call.wait(10)
+        with pytest.raises(PublishError, match="timeout"):
+            coalescer.publish(request_messages(3), time.monotonic() + 0.2)
+        release.set()
+        assert hanging.result(10) == ["0"]
+        fresh = coalescer.publish(request_messages(1), time.monotonic() + 10)
+    assert fresh == ["0", "1"]
+    assert sent == [[b"0/0"], [b"1/0", b"1/1"]]
