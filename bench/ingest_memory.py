@@ -33,7 +33,7 @@ from tools.emulator import running_emulator
 TOKEN = "bench-token"
 PROJECT = "bench-project"
 TOPIC = "bench-raw-events"
-LIMIT = IngestSettings().MAX_BODY_BYTES
+LIMIT = int(IngestSettings.default("MAX_BODY_BYTES"))
 
 
 def peak_mib(url: str) -> float:

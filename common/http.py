@@ -17,13 +17,23 @@ from .decoding import CorruptBody, OverLimit, UnsupportedEncoding, decoded_body
 
 
 class Refusal(Exception):
-    """A request answered with an error status and `{"error": message}` (never a stack trace)."""
+    """A request answered with an error status and `{"error": message}` (never a stack trace).
 
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+    `detail` is for the log line only (what an operator needs, such as which exception a
+    client library raised); the caller sees `message`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        detail: str = "",
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
+        self.detail = detail
 
     def answer(self) -> flask.Response:
         return json_answer(self.status, {"error": self.message}, self.headers)

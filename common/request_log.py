@@ -51,6 +51,8 @@ def logged(
         except Refusal as refusal:
             level = logging.ERROR if refusal.status >= 500 else logging.WARNING
             fields = {"outcome": Outcome.REFUSED, "error": refusal.message}
+            if refusal.detail:
+                fields["detail"] = refusal.detail
             handled = Handled(refusal.answer(), fields, level)
         except Exception:
             logger.exception(

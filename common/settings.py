@@ -80,6 +80,7 @@ def http_url(value: str) -> str:
 
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
-    name = ".".join(str(part) for part in first["loc"]) or "configuration"
+    name = ".".join(str(part) for part in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
-    return f"configuration error: {name}: {message}"
+    # A rule across settings (no `loc`) names its settings in its message.
+    return f"configuration error: {name}: {message}" if name else f"configuration error: {message}"

@@ -7,17 +7,22 @@ the Pub/Sub side (attribute limits).
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
+
+# A surrogate in a decoded str is always a lone one: JSON's escaped pairs decode to one character.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def valid_text(value: str) -> str:
-    """Replace lone surrogates (valid in JSON escapes, invalid in UTF-8) so the text can be sent."""
+    """Replace lone surrogates (valid in JSON escapes, invalid in UTF-8) with U+FFFD, the
+    replacement character, so the text can be sent."""
     if value.isascii():  # the usual case, and cheap to tell
         return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return value.encode("utf-8", "replace").decode("utf-8")
+        return _LONE_SURROGATE.sub("\ufffd", value)
     return value
 
 

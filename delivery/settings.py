@@ -48,6 +48,17 @@ class DeliverSettings(ServiceSettings):
         return http_url(value)
 
     @model_validator(mode="after")
+    def _audience_needs_an_account(self) -> Self:
+        # Any Google-signed token minted for the audience (by any project's service account)
+        # would pass the audience check alone.
+        if self.PUSH_AUDIENCE and not self.PUSH_SERVICE_ACCOUNT:
+            raise ValueError(
+                "PUSH_AUDIENCE is set without PUSH_SERVICE_ACCOUNT: set the push subscription's "
+                "service account too, or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _tenant_needs_a_key(self) -> Self:
         has_key = bool(self.SAASQUATCH_API_KEY or self.SAASQUATCH_API_KEY_SECRET)
         if self.SAASQUATCH_TENANT_ALIAS and not has_key and self.DRY_RUN is not True:

@@ -8,6 +8,7 @@ mapping preview read the same shapes through `messages_from_body`.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from common.http import Refusal
@@ -17,21 +18,40 @@ ENVELOPE_TIMES = ("sentAt",)  # given to each item that has none
 EXPECTED = "a Segment message, an array of them or a batch"
 
 
+class NotJson(ValueError):
+    """Text the JSON parser takes but JSON (and so every consumer downstream) does not."""
+
+
 def reject_constant(name: str) -> Any:
     """`parse_constant` for strict JSON: `NaN` and `Infinity` are JavaScript, not JSON."""
-    raise ValueError(f"{name} is not JSON")
+    raise NotJson(f"{name} is not JSON")
+
+
+def finite_float(text: str) -> float:
+    """`parse_float` that refuses what only fits as infinity (`1e999`): it cannot be published
+    as JSON again, nor sent anywhere."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotJson(f"the number {text[:24]} is too large")
+    return value
 
 
 def parse_messages(raw: bytes) -> list[dict[str, Any]]:
-    """The messages of a request body, or a 400 saying what is wrong with it."""
+    """The messages of a request body, or a 400 saying what is wrong with it (in our words,
+    never the parser's exception or advice)."""
     try:
-        body = json.loads(raw, parse_constant=reject_constant)
+        body = json.loads(raw, parse_constant=reject_constant, parse_float=finite_float)
     except UnicodeDecodeError:
         raise Refusal(400, "body is not UTF-8 JSON") from None
     except RecursionError:
         raise Refusal(400, "body is nested too deeply") from None
-    except ValueError as error:
-        raise Refusal(400, f"body is not valid JSON: {str(error)[:200]}") from None
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno} column {error.colno}"
+        raise Refusal(400, f"body is not valid JSON: {error.msg} at {where}") from None
+    except NotJson as error:
+        raise Refusal(400, f"body is not valid JSON: {error}") from None
+    except ValueError:  # Python's own bound on integer digits is the only other one
+        raise Refusal(400, "body is not valid JSON: a number has too many digits") from None
     try:
         return messages_from_body(body)
     except BodyError as error:

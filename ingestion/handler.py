@@ -71,7 +71,9 @@ def create_handler(settings: IngestSettings) -> Handler:
         try:
             raw_events.publish_all(outgoing)
         except PublishError as error:
-            raise Refusal(503, f"could not publish to Pub/Sub: {error}") from None
+            raise Refusal(
+                503, "could not publish to Pub/Sub in time, retry later", detail=str(error)
+            ) from None
         fields = {"outcome": Outcome.ACCEPTED, "count": len(messages)}
         return Handled(json_answer(200, {"accepted": len(messages)}), fields)
 

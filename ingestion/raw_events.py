@@ -10,8 +10,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from common.text import id_text
+from common.text import cut_bytes, id_text, valid_text
 from publisher import OutgoingMessage
+
+# Pub/Sub's limit for an attribute value and an ordering key, in UTF-8 bytes.
+ATTRIBUTE_BYTES = 1024
 
 
 def encode_raw_event(message: Mapping[str, Any], ordering: bool) -> OutgoingMessage:
@@ -20,27 +23,26 @@ def encode_raw_event(message: Mapping[str, Any], ordering: bool) -> OutgoingMess
     attributes: dict[str, str] = {}
     kind = message.get("type")
     if isinstance(kind, str) and kind:
-        attributes["type"] = kind[:1024]
+        attributes["type"] = cut_bytes(kind, ATTRIBUTE_BYTES)
     message_id = id_text(message.get("messageId"))
     if message_id:
-        attributes["messageId"] = message_id[:1024]
+        attributes["messageId"] = cut_bytes(message_id, ATTRIBUTE_BYTES)
     return OutgoingMessage(
         raw_event_data(message), attributes, ordering_key(message) if ordering else ""
     )
 
 
 def raw_event_data(message: Mapping[str, Any]) -> bytes:
-    """Compact JSON in valid UTF-8. Non-ASCII stays raw; a lone surrogate (valid in a JSON
-    escape, as JavaScript writes one, but not in UTF-8) keeps its escape, so the message can be
-    read by any consumer and decodes to what was sent."""
+    """Compact JSON in valid UTF-8, non-ASCII raw. A lone surrogate (valid in a JSON escape, as
+    JavaScript writes one, but not in UTF-8 nor in most consumers) becomes U+FFFD."""
     text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        return valid_text(text).encode("utf-8")
 
 
 def ordering_key(message: Mapping[str, Any]) -> str:
     """One user's key: `userId`, else `anonymousId` (empty when it has neither)."""
     key = id_text(message.get("userId")) or id_text(message.get("anonymousId")) or ""
-    return key[:1024]
+    return cut_bytes(key, ATTRIBUTE_BYTES)

@@ -46,7 +46,7 @@ def first_element(array: bytes) -> bytes | None:
         return None
     try:
         _, end = _DECODER.raw_decode(text, start)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return text[start:end].encode("utf-8")
 

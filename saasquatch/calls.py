@@ -60,8 +60,16 @@ def user_path(account: str, user: str) -> str:
     return f"/open/account/{_segment(account)}/user/{_segment(user)}"
 
 
+_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+
+
 def _segment(text: str) -> str:
-    """Percent-encoded path segment; most ids need nothing, and checking is cheaper than quoting."""
+    """Percent-encoded path segment; most ids need nothing, and checking is cheaper than quoting.
+
+    `.` and `..` are encoded too: left bare, HTTP clients resolve them (`/user/..` would become
+    another endpoint, called with the tenant's API key)."""
+    if text in _DOT_SEGMENTS:
+        return _DOT_SEGMENTS[text]
     return text if _PATH_SAFE.fullmatch(text) else quote(text, safe="")
 
 

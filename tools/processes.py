@@ -39,6 +39,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+LOOPBACK = "127.0.0.1"
+
+
 class FunctionServer:
     """`functions-framework --target=...` as Cloud Run serves it (gunicorn with threads), in a
     process group of its own so stopping it stops its workers too. Restartable on its port."""
@@ -58,6 +61,8 @@ class FunctionServer:
             "-m",
             "functions_framework",
             f"--target={target}",
+            # Loopback only: locally ingest has a well-known token and deliver no auth at all.
+            f"--host={LOOPBACK}",
             f"--port={self.port}",
         ]
         if source is not None:

@@ -17,12 +17,16 @@ DELIVER_PROBLEMS = [
     ({"PUSH_CERTS_URL": "ftp://certs"}, "PUSH_CERTS_URL"),
     ({"SAASQUATCH_TIMEOUT_SECONDS": "0"}, "SAASQUATCH_TIMEOUT_SECONDS"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"PUSH_AUDIENCE": "https://deliver.example"}, "PUSH_SERVICE_ACCOUNT"),
 ]
 INGEST_PROBLEMS = [
     ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
     ({"PUBSUB_ORDERING": "sometimes"}, "PUBSUB_ORDERING"),
     ({"PUBLISH_TIMEOUT_SECONDS": "60"}, "PUBLISH_TIMEOUT_SECONDS"),
+    ({}, "INGEST_TOKEN_SECRET"),  # no token: every request would be refused
+    ({"INGEST_TOKEN": " , "}, "INGEST_TOKEN_SECRET"),
 ]
+TOKEN = {"INGEST_TOKEN": "t0ken"}
 
 
 def one_line(error: pytest.ExceptionInfo[ConfigError]) -> str:
@@ -50,7 +54,7 @@ def test_each_side_ignores_the_other_sides_variables() -> None:
     deliver_only = {name: value for env, _ in DELIVER_PROBLEMS for name, value in env.items()}
     ingest_only = {name: value for env, _ in INGEST_PROBLEMS for name, value in env.items()}
     shared = {"LOG_LEVEL", "PUBLISH_TIMEOUT_SECONDS"}
-    IngestSettings.from_env({k: v for k, v in deliver_only.items() if k not in shared})
+    IngestSettings.from_env({**TOKEN, **{k: v for k, v in deliver_only.items() if k not in shared}})
     DeliverSettings.from_env({k: v for k, v in ingest_only.items() if k not in shared})
     common = set(IngestSettings.model_fields) & set(DeliverSettings.model_fields)
     assert common == set(ServiceSettings.model_fields)
@@ -60,7 +64,8 @@ def test_values_are_read_from_the_mapping_given_not_the_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PUBSUB_TOPIC", "from-the-process")
-    assert IngestSettings.from_env({}).PUBSUB_TOPIC == "segment-events"
+    monkeypatch.setenv("INGEST_TOKEN", "t0ken")
+    assert IngestSettings.from_env(TOKEN).PUBSUB_TOPIC == "segment-events"
     assert IngestSettings.from_env().PUBSUB_TOPIC == "from-the-process"
 
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
+from common.settings import ConfigError
 from tools.processes import free_port
 
 from ..factories import envelope, identify
@@ -189,12 +190,13 @@ def test_a_token_of_another_service_account_is_403(
     assert saasquatch_api.requests == []
 
 
-def test_without_push_service_account_any_google_token_for_the_audience_passes(
-    make_deliver: MakeDeliver, certs: CertsServer, google_key: SigningKey
+def test_an_audience_without_a_service_account_stops_deliver_at_start(
+    make_deliver: MakeDeliver, certs: CertsServer
 ) -> None:
-    client = make_deliver(PUSH_AUDIENCE=AUDIENCE, PUSH_CERTS_URL=certs.url)
-    answer = push(client, google_key.token(email="other@x.iam.gserviceaccount.com"))
-    assert answer.status_code == 200
+    """Alone, the audience check passes any Google-signed token minted for it, by any project's
+    service account: deliver refuses that configuration instead of running with it."""
+    with pytest.raises(ConfigError, match="PUSH_AUDIENCE is set without PUSH_SERVICE_ACCOUNT"):
+        make_deliver(PUSH_AUDIENCE=AUDIENCE, PUSH_CERTS_URL=certs.url)
 
 
 def test_certificates_are_fetched_once_not_per_push(
@@ -223,7 +225,9 @@ def test_unreachable_certificates_are_503_so_pubsub_retries(
     make_deliver: MakeDeliver, google_key: SigningKey
 ) -> None:
     client = make_deliver(
-        PUSH_AUDIENCE=AUDIENCE, PUSH_CERTS_URL=f"http://127.0.0.1:{free_port()}/certs"
+        PUSH_AUDIENCE=AUDIENCE,
+        PUSH_SERVICE_ACCOUNT=PUSH_ACCOUNT,
+        PUSH_CERTS_URL=f"http://127.0.0.1:{free_port()}/certs",
     )
     answer = push(client, google_key.token())
     assert answer.status_code == 503

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingestion.arrival import complete, content_id, path_type
+from ingestion.raw_events import encode_raw_event
 from mapper.track import idempotency_key
 
 NOW = datetime(2026, 11, 29, 10, 0, 0, 123456, tzinfo=UTC)
@@ -108,3 +109,10 @@ def test_a_retried_copy_gets_the_same_id(body: dict[str, Any], sent: str, other:
 
 def test_an_explicit_id_is_kept_even_when_odd() -> None:
     assert arrived({"type": "track", "messageId": 42})["messageId"] == 42
+
+
+def test_attributes_and_ordering_keys_are_cut_by_utf8_bytes() -> None:
+    long_id = "é" * 600  # 1,200 bytes
+    encoded = encode_raw_event({"type": "track", "messageId": long_id, "userId": long_id}, True)
+    for text in (encoded.attributes["messageId"], encoded.ordering_key):
+        assert text == "é" * 512 and len(text.encode("utf-8")) == 1024

@@ -20,7 +20,7 @@ from ..support.pubsub import Topic
 from ..support.served import Served
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-LIMIT = IngestSettings().MAX_BODY_BYTES
+LIMIT = int(IngestSettings.default("MAX_BODY_BYTES"))
 
 
 def test_an_actions_batch_of_4000_events_is_accepted_whole(

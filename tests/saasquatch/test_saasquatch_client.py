@@ -60,6 +60,18 @@ def test_a_call_is_sent_exactly_as_planned(saasquatch_api: SaaSquatchStandIn) ->
     assert sent.body == call.body
 
 
+@pytest.mark.parametrize(("account", "user"), [("..", ".."), (".", "."), ("..", "a/../..")])
+def test_dot_ids_stay_inside_the_user_endpoint(
+    saasquatch_api: SaaSquatchStandIn, account: str, user: str
+) -> None:
+    """`..` as an id must not climb out of `/open/account/{id}/user/{id}` (requests would
+    resolve a bare dot segment and send the tenant's API key to another endpoint)."""
+    client_for(saasquatch_api).send(upsert(user, account))
+    [sent] = saasquatch_api.requests
+    assert sent.segments[:4] == ["", "api", "v1", TENANT]
+    assert sent.segments[4:] == ["open", "account", account, "user", user]
+
+
 def test_a_delete_sends_its_query_and_no_body(saasquatch_api: SaaSquatchStandIn) -> None:
     saasquatch_api.add_user(ACCOUNT, USER)
     call = Call(

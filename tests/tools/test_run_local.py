@@ -83,6 +83,9 @@ def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
     running = Running(processes, env)
     try:
         running.wait_for(lambda line: line == "ready.")
+        # Locally ingest has a well-known token and deliver no auth: loopback only.
+        for name, port in ports.items():
+            assert listening_on(port) == {"127.0.0.1"}, name
         curl = running.wait_for(lambda line: line.strip().startswith("curl "))
         assert "DRY" in "\n".join(running.seen)
         sent = processes.run(["bash", "-c", curl.strip()], timeout=30)
@@ -113,6 +116,24 @@ def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
     while time.monotonic() < deadline and any(port_in_use(port) for port in ports.values()):
         time.sleep(0.2)
     assert not [port for port in ports.values() if port_in_use(port)], "everything stopped"
+
+
+def listening_on(port: int) -> set[str]:
+    """The local addresses with a socket listening on `port` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.rpartition(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            if address.startswith("0000000000000000FFFF0000"):  # IPv4 mapped into IPv6 (Java)
+                address = address[-8:]
+            if len(address) == 8:
+                found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+            else:
+                found.add("::1" if address == "00000000000000000000000001000000" else address)
+    return found
 
 
 def _only(tmp_path: Path, *tools: str) -> str:
