@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -70,6 +71,59 @@ def redact_emails(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact_emails(item) for item in value]
     return value
+
+
+def shape(value: Any, _in_events: bool = False) -> Any:
+    """`value` with its keys (names) kept and every other value replaced by its type and size:
+    `"str(16)"`, `"number"`, `"bool"`. For logs that must show a body's form, never its content.
+    An event's `key` (in a list named `events`) names a kind of event, not a person: kept."""
+    if isinstance(value, dict):
+        shown = {key: shape(item, key == "events") for key, item in value.items()}
+        if _in_events and isinstance(value.get("key"), str):
+            shown["key"] = value["key"]
+        return shown
+    if isinstance(value, (list, tuple)):
+        return [shape(item, _in_events) for item in value]
+    if isinstance(value, str):
+        return f"str({len(value)})"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return None if value is None else type(value).__name__
+
+
+# IPv4 and IPv6 addresses, and strings that look like keys or tokens: a known key prefix
+# (`sk_live_`, `TEST_`, `LIVE_`, `Bearer `...) or a long unbroken run of letters and digits.
+_IP = re.compile(
+    r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
+    r"|(?<![\w:.])[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?![\w:])"
+)
+_KEY_LIKE = re.compile(
+    r"\b(?:sk|pk|rk)_(?:live|test)_\w+|\b(?:TEST|LIVE)_\w{6,}|(?<=Bearer )\S+|(?<=Basic )\S+"
+    r"|\b[A-Za-z0-9_\-+/]{32,}={0,2}"
+)
+
+
+def redact(value: Any) -> Any:
+    """`redact_emails`, and IP addresses and key-like strings masked too: for text that comes
+    from outside (a SaaSquatch error message may quote what it was sent)."""
+    if isinstance(value, str):
+        masked = _KEY_LIKE.sub("[key]", _IP.sub(_ip_masked, value))
+        return _EMAIL.sub(_redacted, masked)
+    if isinstance(value, dict):
+        return {redact(key): redact(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(item) for item in value]
+    return value
+
+
+def _ip_masked(match: re.Match[str]) -> str:
+    try:
+        ipaddress.ip_address(match[0])
+    except ValueError:
+        return match[0]  # a time, a version: not an address
+    return "[ip]"
 
 
 def _redacted(match: re.Match[str]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import flask
 
 from common.http import json_answer
-from common.logs import redact_emails
+from common.logs import redact
 from common.outcomes import Outcome
 from mapper import Plan
 
@@ -51,7 +51,7 @@ def log_fields(
     fields: dict[str, Any] = {
         "outcome": result.outcome,
         "reason": result.reason,
-        "detail": redact_emails(result.detail[:DETAIL_CHARS]) if result.detail else None,
+        "detail": redact(result.detail[:DETAIL_CHARS]) if result.detail else None,
         "message_type": plan.message_type if plan else None,
         "event_key": plan.event_key if plan else None,
         "idempotency_key": plan.idempotency_key if plan else None,

@@ -97,7 +97,7 @@ def _send_event(call: Call, upsert: Call | None, send: _Sender) -> Reason | None
         send(call)
         return None
     except SaaSquatchError as error:
-        if error.status == 409:
+        if already_received(error):
             return Reason.ALREADY_DELIVERED
         if error.status != 404 or upsert is None or send.user_upserted:
             raise
@@ -105,10 +105,22 @@ def _send_event(call: Call, upsert: Call | None, send: _Sender) -> Reason | None
     try:
         send(call)
     except SaaSquatchError as error:
-        if error.status == 409:
+        if already_received(error):
             return Reason.ALREADY_DELIVERED
         raise
     return Reason.USER_CREATED
+
+
+def already_received(error: SaaSquatchError) -> bool:
+    """The events endpoint's one documented 409: the idempotency key was seen before. That is
+    also what a 409 with an empty or unreadable body means; a 409 whose error names something
+    else is not taken for delivery (it is dead-lettered with its code)."""
+    if error.status != 409:
+        return False
+    if not isinstance(error, ApiError):
+        return True
+    said = f"{error.api_error_code or ''} {error.message or ''}".strip().lower()
+    return not said or "idempoten" in said
 
 
 def _send_delete(call: Call, send: _Sender) -> Reason | None:

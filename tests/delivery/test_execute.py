@@ -14,7 +14,14 @@ from saasquatch.client import FixedApiKey, SaaSquatchClient
 from tools.processes import free_port
 
 from ..factories import USER, identify, track
-from ..support.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn, is_events, is_upsert
+from ..support.saasquatch_standin import (
+    API_KEY,
+    TENANT,
+    SaaSquatchStandIn,
+    error_body,
+    is_events,
+    is_upsert,
+)
 
 
 def run(saasquatch_api: SaaSquatchStandIn, message: dict[str, Any], **options: Any) -> Result:
@@ -94,9 +101,35 @@ def test_409_on_the_resend_after_the_upsert_is_also_delivered(
     saasquatch_api: SaaSquatchStandIn,
 ) -> None:
     saasquatch_api.fail(404, match=is_events)
-    saasquatch_api.fail(409, match=is_events)
+    saasquatch_api.fail(409, match=is_events, body=IDEMPOTENCY_CONFLICT)
     result = run(saasquatch_api, track())
     assert (result.outcome, result.reason) == (Outcome.DELIVERED, "already_delivered")
+
+
+IDEMPOTENCY_CONFLICT = error_body(
+    409, "Idempotency key conflict", "IDEMPOTENCY_KEY_CONFLICT", "RS040"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome"),
+    [
+        (IDEMPOTENCY_CONFLICT, Outcome.DELIVERED),
+        (error_body(409, "Idempotency key conflict", "", ""), Outcome.DELIVERED),
+        ("", Outcome.DELIVERED),  # an empty body: the documented meaning stands
+        ("<html>Conflict</html>", Outcome.DELIVERED),
+        (error_body(409, "Account is locked", "ACCOUNT_LOCKED", "RS077"), Outcome.DEAD_LETTERED),
+    ],
+)
+def test_only_the_idempotency_conflict_counts_as_delivered(
+    saasquatch_api: SaaSquatchStandIn, body: object, outcome: Outcome
+) -> None:
+    saasquatch_api.add_user(USER, USER)
+    saasquatch_api.fail(409, match=is_events, body=body)
+    result = run(saasquatch_api, track())
+    assert result.outcome is outcome
+    if outcome is Outcome.DEAD_LETTERED:
+        assert (result.reason, result.api_error_code) == ("saasquatch_rejected", "ACCOUNT_LOCKED")
 
 
 @pytest.mark.parametrize(

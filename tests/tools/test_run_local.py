@@ -103,11 +103,11 @@ def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
         upsert_call, event_call = calls["upsert_user"], calls["track_event"]
         assert upsert_call["method"] == "PUT"
         assert upsert_call["url"].endswith(
-            "/api/v1/TENANT_ALIAS/open/account/peter.gibbons/user/peter.gibbons"
+            "/api/v1/TENANT_ALIAS/open/account/{accountId}/user/{userId}"
         )
-        assert upsert_call["body"]["email"] == "p***@initech.example"
+        assert upsert_call["body"]["email"] == "str(29)"  # the shape, never the address
         assert event_call["body"]["events"][0]["key"] == "purchase"
-        assert event_call["body"]["events"][0]["fields"]["order_id"] == "ORD-1001"
+        assert event_call["body"]["events"][0]["fields"]["order_id"] == "str(8)"
     finally:
         code = running.interrupt()
     assert code == 0
