@@ -20,7 +20,9 @@ class Refusal(Exception):
     """A request answered with an error status and `{"error": message}` (never a stack trace).
 
     `detail` is for the log line only (what an operator needs, such as which exception a
-    client library raised); the caller sees `message`."""
+    client library raised); the caller sees `message`. `unread=True` says the body was not (or
+    not wholly) read: the answer then goes out at once and the connection is closed, instead of
+    the framework reading (and buffering) whatever the client still sends."""
 
     def __init__(
         self,
@@ -28,15 +30,27 @@ class Refusal(Exception):
         message: str,
         headers: Mapping[str, str] | None = None,
         detail: str = "",
+        unread: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
         self.detail = detail
+        self.unread = unread
 
     def answer(self) -> flask.Response:
-        return json_answer(self.status, {"error": self.message}, self.headers)
+        if not self.unread:
+            return json_answer(self.status, {"error": self.message}, self.headers)
+        # functions-framework drains the request body after the function unless the response is
+        # streamed; gunicorn closes the connection after a `Connection: close` answer.
+        body = json.dumps({"error": self.message}).encode()
+        return flask.Response(
+            iter([body]),
+            status=self.status,
+            headers={**self.headers, "Connection": "close", "Content-Length": str(len(body))},
+            mimetype="application/json",
+        )
 
 
 def json_answer(
@@ -64,7 +78,7 @@ def bearer_token(header: str | None, challenge: str, required: str) -> str:
     """
 
     def unauthorized(message: str) -> Refusal:
-        return Refusal(401, message, {"WWW-Authenticate": challenge})
+        return Refusal(401, message, {"WWW-Authenticate": challenge}, unread=True)
 
     if not header:
         raise unauthorized(f"missing Authorization header: {required}")
@@ -89,15 +103,15 @@ def read_body(
     for the compressed and for the decoded size); refused before reading when the declared
     length is already over."""
     if content_length is not None and content_length > limit:
-        raise Refusal(413, f"body is {content_length} bytes; the limit is {limit}")
+        raise Refusal(413, f"body is {content_length} bytes; the limit is {limit}", unread=True)
     try:
         raw = decoded_body(stream, encoding, limit)
     except UnsupportedEncoding as error:
-        raise Refusal(415, str(error)) from None
+        raise Refusal(415, str(error), unread=True) from None
     except CorruptBody as error:
-        raise Refusal(400, str(error)) from None
+        raise Refusal(400, str(error), unread=True) from None
     except OverLimit as error:
-        raise Refusal(413, str(error)) from None
+        raise Refusal(413, str(error), unread=True) from None
     if not raw.strip():
         raise Refusal(400, f"empty body: send {expected}")
     return raw

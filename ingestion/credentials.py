@@ -53,7 +53,7 @@ def _basic_user(credentials: str) -> str:
 
 
 def _unauthorized(message: str) -> Refusal:
-    return Refusal(401, message, {"WWW-Authenticate": CHALLENGE})
+    return Refusal(401, message, {"WWW-Authenticate": CHALLENGE}, unread=True)
 
 
 def matches_any(presented: str, accepted: Sequence[str]) -> bool:

@@ -51,9 +51,9 @@ def create_handler(settings: IngestSettings) -> Handler:
         token = presented_token(request.headers.get("Authorization"))
         try:
             if not tokens.verify(token):
-                raise Refusal(401, "wrong token", {"WWW-Authenticate": CHALLENGE})
+                raise Refusal(401, "wrong token", {"WWW-Authenticate": CHALLENGE}, unread=True)
         except SecretUnavailable:
-            raise Refusal(503, "token store unavailable, retry later") from None
+            raise Refusal(503, "token store unavailable, retry later", unread=True) from None
         raw = read_body(
             request.stream,
             request.content_length,
