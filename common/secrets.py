@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,12 +45,27 @@ def secret_manager_fetch(endpoint: str = "", timeout: float = 5.0) -> Fetch:
     return fetch
 
 
-class SecretCache:
-    """Secret Manager versions read together and cached for `cache_seconds`.
+# Answers that say a version cannot be read at all (destroyed or disabled: FAILED_PRECONDITION,
+# which the REST transport raises as BadRequest; missing; no access), as opposed to Secret Manager
+# being slow or down. Matched by class name along the exception's classes: they come from
+# google-api-core, which is imported on first use only.
+GONE = frozenset({"NotFound", "BadRequest", "Forbidden"})
+_log = logging.getLogger("segment_saasquatch")
 
-    `get(force=True)` re-reads early, but at most once every `min_refresh_seconds`, so a burst of
-    unknown tokens or rejected keys cannot hammer Secret Manager. When it is down, the cached
-    values keep being served; with nothing cached, `SecretUnavailable`.
+
+class SecretCache:
+    """Secret Manager versions, each read on its own and cached.
+
+    - A version that cannot be read at all (disabled, destroyed, missing) is dropped at once,
+      with a WARNING naming it (never its value); the others keep working. That is how a leaked
+      token is revoked: disable its version.
+    - A version that fails for a while (Secret Manager slow or down) keeps its last value, for at
+      most `max_stale_seconds`; after that it counts as unknown.
+    - Values are re-read after `cache_seconds`, in the background: a request that a cached value
+      can answer never waits for Secret Manager. `get(force=True)` (an unknown token, a rejected
+      key) waits for a re-read, at most once every `min_refresh_seconds`, so a burst cannot
+      hammer Secret Manager.
+    - `SecretUnavailable` when nothing can be served and some version's state is unknown.
     """
 
     def __init__(
@@ -59,41 +75,98 @@ class SecretCache:
         cache_seconds: float,
         min_refresh_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        max_stale_seconds: float = 3600.0,
     ) -> None:
         self._versions = list(versions)
         self._fetch = fetch
         self._cache_seconds = cache_seconds
         self._min_refresh = min_refresh_seconds
+        self._max_stale = max_stale_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._cached: list[str] = []
-        self._fetched_at: float | None = None
+        self._read: dict[str, tuple[str, float]] = {}  # version -> (value, when it was read)
+        self._gone: set[str] = set()
+        self._refreshed_at: float | None = None  # last re-read in which no version failed
         self._tried_at: float | None = None
+        self._running: threading.Event | None = None  # set when the re-read under way ends
 
     def get(self, force: bool = False) -> list[str]:
-        """The non-empty values, in the order of the versions."""
+        """The values that can be served, in the order of the versions (empty ones left out)."""
         now = self._clock()
         with self._lock:
-            fresh = self._fetched_at is not None and now - self._fetched_at < self._cache_seconds
+            fresh = (
+                self._refreshed_at is not None and now - self._refreshed_at < self._cache_seconds
+            )
             if fresh and not force:
-                return self._cached
-            last_failed = self._tried_at is not None and self._tried_at != self._fetched_at
-            recently_tried = self._tried_at is not None and now - self._tried_at < self._min_refresh
-            if recently_tried and (force or last_failed):
-                return self._available()  # tried a moment ago: do not hammer Secret Manager
-            self._tried_at = now
-            try:
-                values = [self._fetch(version) for version in self._versions]
-            except Exception:
-                return self._available()
-            self._cached = [value for value in values if value]
-            self._fetched_at = now
-            return self._available()
+                return self._available(now)
+            running, start = self._running, False
+            if running is None:
+                failed = self._tried_at is not None and self._tried_at != self._refreshed_at
+                recent = self._tried_at is not None and now - self._tried_at < self._min_refresh
+                if recent and (force or failed):
+                    return self._available(now)  # tried a moment ago: do not hammer
+                running = self._running = threading.Event()
+                self._tried_at, start = now, True
+            servable = bool(self._available(now, strict=False))
+        if start and servable and not force:
+            threading.Thread(target=self._refresh, args=(running,), daemon=True).start()
+        elif start:
+            self._refresh(running)
+        elif force or not servable:
+            running.wait()
+        with self._lock:
+            return self._available(self._clock())
 
-    def _available(self) -> list[str]:
-        if self._fetched_at is None:
+    def _refresh(self, done: threading.Event) -> None:
+        """Read every version; called by one thread at a time."""
+        read: dict[str, tuple[str, float]] = {}
+        gone: set[str] = set()
+        failed = False
+        try:
+            for version in self._versions:
+                try:
+                    read[version] = (self._fetch(version), self._clock())
+                except Exception as error:
+                    if GONE.intersection(kind.__name__ for kind in type(error).__mro__):
+                        gone.add(version)
+                    else:
+                        failed = True
+            with self._lock:
+                for version in sorted(gone - self._gone):
+                    _log.warning(
+                        "secret version dropped: %s",
+                        version,
+                        extra={"fields": {"secret_version": version, "outcome": "dropped"}},
+                    )
+                self._gone = gone
+                kept = {v: self._read[v] for v in self._read if v not in read and v not in gone}
+                self._read = {**kept, **read}
+                if not failed:
+                    self._refreshed_at = self._tried_at
+        finally:
+            with self._lock:
+                self._running = None
+            done.set()
+
+    def settled(self) -> None:
+        """Wait for a re-read under way, if any (tests, and callers that want the newest)."""
+        with self._lock:
+            running = self._running
+        if running is not None:
+            running.wait()
+
+    def _available(self, now: float, strict: bool = True) -> list[str]:
+        values, unknown = [], False
+        for version in self._versions:
+            entry = self._read.get(version)
+            if entry is not None and now - entry[1] <= self._max_stale:
+                if entry[0]:
+                    values.append(entry[0])
+            elif version not in self._gone:
+                unknown = True
+        if strict and not values and unknown:
             raise SecretUnavailable("Secret Manager could not be read and nothing is cached")
-        return self._cached
+        return values
 
 
 class SecretValue:
@@ -107,8 +180,11 @@ class SecretValue:
         cache_seconds: float,
         min_refresh_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        max_stale_seconds: float = 3600.0,
     ) -> None:
-        self._cache = SecretCache([version], fetch, cache_seconds, min_refresh_seconds, clock)
+        self._cache = SecretCache(
+            [version], fetch, cache_seconds, min_refresh_seconds, clock, max_stale_seconds
+        )
 
     def value(self) -> str:
         values = self._cache.get()

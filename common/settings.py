@@ -36,6 +36,7 @@ class ServiceSettings(BaseModel):
     SECRET_MANAGER_ENDPOINT: str = ""
     SECRET_CACHE_SECONDS: float = Field(300.0, ge=0)
     SECRET_REFRESH_MIN_SECONDS: float = Field(5.0, ge=0)
+    SECRET_MAX_STALE_SECONDS: float = Field(3600.0, gt=0)
     LOG_LEVEL: str = "INFO"
 
     @field_validator("LOG_LEVEL")

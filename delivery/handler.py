@@ -79,6 +79,7 @@ def saasquatch_sender(settings: DeliverSettings, logger: logging.Logger) -> Send
             secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
             cache_seconds=settings.SECRET_CACHE_SECONDS,
             min_refresh_seconds=settings.SECRET_REFRESH_MIN_SECONDS,
+            max_stale_seconds=settings.SECRET_MAX_STALE_SECONDS,
         )
     client = SaaSquatchClient(
         settings.SAASQUATCH_BASE_URL,

@@ -78,10 +78,13 @@ class TokenVerifier:
         cache_seconds: float,
         min_refresh_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        max_stale_seconds: float = 3600.0,
     ) -> None:
         self._direct = list(direct_tokens)
         self._secrets = (
-            SecretCache(secret_versions, fetch, cache_seconds, min_refresh_seconds, clock)
+            SecretCache(
+                secret_versions, fetch, cache_seconds, min_refresh_seconds, clock, max_stale_seconds
+            )
             if secret_versions
             else None
         )

@@ -38,6 +38,7 @@ def create_handler(settings: IngestSettings) -> Handler:
         secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
         cache_seconds=settings.SECRET_CACHE_SECONDS,
         min_refresh_seconds=settings.SECRET_REFRESH_MIN_SECONDS,
+        max_stale_seconds=settings.SECRET_MAX_STALE_SECONDS,
     )
     raw_events = Publisher(
         settings.GOOGLE_CLOUD_PROJECT,

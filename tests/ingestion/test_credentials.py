@@ -4,10 +4,12 @@ real client (REST) from a local stand-in; compared in constant time."""
 from __future__ import annotations
 
 import hmac
+import logging
+import threading
 
 import pytest
 
-from common.secrets import SecretUnavailable, secret_manager_fetch
+from common.secrets import SecretCache, SecretUnavailable, secret_manager_fetch
 from ingestion import credentials
 from ingestion.credentials import TokenVerifier, matches_any
 
@@ -140,3 +142,64 @@ def test_constant_time_comparison_checks_every_token(monkeypatch: pytest.MonkeyP
     assert not matches_any("a\udcff", ["a", "b"])
     assert len(compared) == 2
     assert not matches_any("", ["a"])
+
+
+def test_disabling_a_leaked_version_revokes_it_and_the_others_keep_working(
+    token_secrets: SecretManagerStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rotation after a leak: a new latest version, and the leaked one disabled. Before, the
+    disabled version failed the whole re-read, so the old set (the leaked token in it) stayed."""
+    clock = Clock()
+    check = verifier(token_secrets, clock)
+    assert check.verify("token-v3")
+    token_secrets.values[LATEST] = "token-v5"
+    token_secrets.disabled.add(PINNED)
+    clock.now += 301
+    with caplog.at_level(logging.WARNING, logger="segment_saasquatch"):
+        assert check.verify("token-v5")
+        assert not check.verify("token-v3")
+    assert [r.getMessage() for r in caplog.records] == [f"secret version dropped: {PINNED}"]
+    assert "token-v3" not in caplog.text
+
+
+def test_a_slow_secret_manager_never_delays_a_cached_token() -> None:
+    clock = Clock()
+    release, finished = threading.Event(), threading.Event()
+    values = {"v": "token-1"}
+
+    def fetch(version: str) -> str:
+        if clock.now > 1000:  # every re-read after the first hangs until released
+            release.wait(10)
+            finished.set()
+        return values[version]
+
+    cache = SecretCache(["v"], fetch, cache_seconds=300, min_refresh_seconds=5, clock=clock)
+    assert cache.get() == ["token-1"]
+    clock.now += 301
+    assert cache.get() == ["token-1"]  # answered from the cache while the re-read hangs
+    assert not finished.is_set()
+    release.set()
+    cache.settled()
+    assert finished.is_set()
+
+
+def test_values_older_than_the_bound_are_not_served() -> None:
+    clock = Clock()
+    up = {"now": True}
+
+    def fetch(version: str) -> str:
+        if not up["now"]:
+            raise ConnectionError("Secret Manager is down")
+        return "token-1"
+
+    cache = SecretCache(
+        ["v"], fetch, cache_seconds=300, min_refresh_seconds=5, clock=clock, max_stale_seconds=3600
+    )
+    assert cache.get() == ["token-1"]
+    up["now"] = False
+    clock.now += 3000
+    assert cache.get() == ["token-1"]  # down, but within the bound: still served
+    cache.settled()
+    clock.now += 601
+    with pytest.raises(SecretUnavailable):
+        cache.get()

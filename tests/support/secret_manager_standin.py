@@ -12,6 +12,9 @@ class SecretManagerStandIn:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}  # full version name -> secret text
         self.down = False
+        self.disabled: set[str] = (
+            set()
+        )  # versions answered as Secret Manager answers a disabled one
         self.requests: list[str] = []
         stand_in = self
 
@@ -23,6 +26,9 @@ class SecretManagerStandIn:
                         503, _error(503, "UNAVAILABLE", "The service is unavailable.")
                     )
                 name = self.path.split("?", 1)[0].removeprefix("/v1/").removesuffix(":access")
+                if name in stand_in.disabled:
+                    message = f"Secret Version [{name}] is in DISABLED state."
+                    return self._json(400, _error(400, "FAILED_PRECONDITION", message))
                 if (
                     not self.path.split("?", 1)[0].endswith(":access")
                     or name not in stand_in.values
