@@ -15,6 +15,9 @@ from common.http import Refusal
 
 ENVELOPE_KEYS = ("context", "integrations")  # merged into each item's, one level deep
 ENVELOPE_TIMES = ("sentAt",)  # given to each item that has none
+# Merging copies the envelope's top-level keys into every item; beyond this many copies a small
+# body would cost far more memory than its size.
+MAX_MERGED_KEYS = 1_000_000
 EXPECTED = "a Segment message, an array of them or a batch"
 
 
@@ -82,6 +85,12 @@ def messages_from_body(body: Any) -> list[dict[str, Any]]:
         if envelope or times:
             if not all(isinstance(item, dict) for item in items):
                 raise BodyError("every item of the batch must be a JSON object")
+            copies = len(items) * sum(len(outer) for outer in envelope.values())
+            if copies > MAX_MERGED_KEYS:
+                raise BodyError(
+                    f"the envelope's context and integrations would be copied into {len(items)} "
+                    f"items ({copies} keys): send smaller batches or a smaller envelope"
+                )
             items = [_merge_envelope(envelope, times, item) for item in items]
     elif isinstance(body, dict):
         return [body]

@@ -8,6 +8,7 @@ that is a 503, so Segment retries (Segment drops what we answer with a 4xx).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import flask
 
@@ -16,7 +17,7 @@ from common.http import Refusal, json_answer, read_body, require_method
 from common.outcomes import Outcome
 from common.request_log import Handled, Handler, logged
 from common.secrets import SecretUnavailable, secret_manager_fetch
-from publisher import Publisher, PublishError
+from publisher import OutgoingMessage, Publisher, PublishError
 
 from .arrival import complete, path_type
 from .body import EXPECTED, parse_messages
@@ -27,6 +28,28 @@ from .signature import check_signature
 
 # Segment's Webhooks (Actions) destination lets its user pick any of these; they mean the same.
 METHODS = ("POST", "PUT", "PATCH")
+# What one request may publish, per byte of the body limit. Published messages are about as
+# large as the body; a batch envelope's `context` is copied into every item, though, so a small
+# body could otherwise become gigabytes of messages.
+PUBLISHED_PER_BODY_BYTE = 2
+
+
+def encoded_within(
+    messages: list[dict[str, Any]], ordering: bool, budget: int
+) -> list[OutgoingMessage]:
+    """Every message encoded, or a 413 as soon as they pass `budget` bytes together."""
+    outgoing, total = [], 0
+    for message in messages:
+        encoded = encode_raw_event(message, ordering)
+        total += len(encoded.data)
+        if total > budget:
+            raise Refusal(
+                413,
+                f"the messages are over {budget} bytes once each batch item has the "
+                "envelope's context: send smaller batches or a smaller envelope context",
+            )
+        outgoing.append(encoded)
+    return outgoing
 
 
 def create_handler(settings: IngestSettings) -> Handler:
@@ -47,6 +70,8 @@ def create_handler(settings: IngestSettings) -> Handler:
         timeout=settings.PUBLISH_TIMEOUT_SECONDS,
     )
 
+    limit = settings.MAX_BODY_BYTES
+
     def receive(request: flask.Request) -> Handled:
         require_method(request.method, METHODS)
         token = presented_token(request.headers.get("Authorization"))
@@ -58,7 +83,7 @@ def create_handler(settings: IngestSettings) -> Handler:
         raw = read_body(
             request.stream,
             request.content_length,
-            settings.MAX_BODY_BYTES,
+            limit,
             EXPECTED,
             request.headers.get("Content-Encoding"),
         )
@@ -68,7 +93,7 @@ def create_handler(settings: IngestSettings) -> Handler:
                 settings.SEGMENT_SHARED_SECRET, request.headers.get("X-Signature"), raw, CHALLENGE
             )
         complete(messages, path_type(request.path), datetime.now(UTC))
-        outgoing = [encode_raw_event(message, raw_events.ordering) for message in messages]
+        outgoing = encoded_within(messages, raw_events.ordering, PUBLISHED_PER_BODY_BYTE * limit)
         try:
             raw_events.publish_all(outgoing)
         except PublishError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -102,3 +103,24 @@ def test_a_gzip_bomb_is_refused_while_memory_stays_flat(
     growth = peak_rss_mib(ingest) - before
     assert growth < 4 * LIMIT / 1024**2, f"peak memory grew {growth:.0f} MiB"
     assert len(topic.pull(2, timeout=2)) == 1
+
+
+def test_an_envelope_context_copied_into_every_item_is_bounded(
+    make_ingest: MakeIngest, topic: Topic
+) -> None:
+    """2 MB of envelope context and 200 items would be 400 MB of messages: refused, with memory
+    bounded by the body, and nothing published."""
+    items = [{"type": "track", "event": "Signed Up", "userId": f"u-{n}"} for n in range(200)]
+    big = {"batch": items, "context": {"blob": "x" * 2_000_000}}
+    many_keys = {"batch": items * 30, "context": {f"k{n}": n for n in range(200)}}
+    client = make_ingest()
+    for body, status in ((big, 413), (many_keys, 400)):
+        data = json.dumps(body).encode()
+        tracemalloc.start()
+        answer = client.post("/", data=data, headers=AUTH)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert answer.status_code == status, answer.get_json()
+        assert "envelope" in answer.get_json()["error"]
+        assert peak < 8 * len(data) + 2 * LIMIT, f"peak {peak / 2**20:.0f} MiB"
+    assert topic.pull(1, timeout=2) == []
