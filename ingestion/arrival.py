@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from mapper.track import idempotency_key
+from mapper.track import idempotency_key, parse_timestamp
 
 PATH_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
 # The end of the path, so ingest may sit behind a prefix (`/segment/v1/track`).
@@ -65,7 +65,7 @@ def content_id(message: dict[str, Any]) -> str:
 def corrected_timestamp(message: dict[str, Any]) -> str | None:
     """`receivedAt - (sentAt - originalTimestamp)`, or None unless all three are readable."""
     received, sent, original = (
-        _parse(message.get(name)) for name in ("receivedAt", "sentAt", "originalTimestamp")
+        parse_timestamp(message.get(name)) for name in ("receivedAt", "sentAt", "originalTimestamp")
     )
     if received is None or sent is None or original is None:
         return None
@@ -73,13 +73,3 @@ def corrected_timestamp(message: dict[str, Any]) -> str | None:
         return iso_millis(received - (sent - original))
     except (OverflowError, ValueError):
         return None
-
-
-def _parse(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
