@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 from _support import server_pids, serving, table
 from google.cloud import pubsub_v1
+from ingest_throughput import PROJECT, TOKEN, TOPIC, ingest_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -30,9 +31,6 @@ from ingestion.settings import IngestSettings
 from tests.factories import actions_event
 from tools.emulator import running_emulator
 
-TOKEN = "bench-token"
-PROJECT = "bench-project"
-TOPIC = "bench-raw-events"
 LIMIT = int(IngestSettings.default("MAX_BODY_BYTES"))
 
 
@@ -73,12 +71,7 @@ def main() -> None:
     with running_emulator() as emulator:
         os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
         pubsub_v1.PublisherClient().create_topic(name=f"projects/{PROJECT}/topics/{TOPIC}")
-        env = {
-            "PUBSUB_EMULATOR_HOST": emulator.host,
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "PUBSUB_TOPIC": TOPIC,
-            "INGEST_TOKEN": TOKEN,
-        }
+        env = ingest_env(emulator.host)
         for threads in [int(t) for t in args.threads.split(",")]:
             with serving("ingest", {**env, "THREADS": str(threads)}) as url:
                 small = requests.post(url, json=actions_event(0), headers=headers, timeout=30)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from _support import serving, table
 from google.cloud import pubsub_v1
-from ingest_throughput import PROJECT, TOKEN, TOPIC, message, wrk
+from ingest_throughput import PROJECT, TOPIC, ingest_env, message, wrk
 
 from tools.emulator import running_emulator
 
@@ -95,13 +95,7 @@ def main() -> None:
     with running_emulator() as emulator:
         os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
         pubsub_v1.PublisherClient().create_topic(name=f"projects/{PROJECT}/topics/{TOPIC}")
-        env = {
-            "PUBSUB_EMULATOR_HOST": emulator.host,
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "PUBSUB_TOPIC": TOPIC,
-            "INGEST_TOKEN": TOKEN,
-            "THREADS": str(args.threads),
-        }
+        env = ingest_env(emulator.host, THREADS=str(args.threads))
         with serving("ingest", env, cpus={0}) as url, tempfile.TemporaryDirectory() as scratch:
             wrk(url, body, 2)  # warm up
             port = int(url.rsplit(":", 1)[1].strip("/"))

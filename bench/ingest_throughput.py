@@ -31,6 +31,17 @@ PROJECT = "bench-project"
 TOPIC = "bench-raw-events"
 
 
+def ingest_env(emulator_host: str, **settings: str) -> dict[str, str]:
+    """ingest's settings for the benchmarks: the emulator, the bench topic and token."""
+    return {
+        "PUBSUB_EMULATOR_HOST": emulator_host,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "PUBSUB_TOPIC": TOPIC,
+        "INGEST_TOKEN": TOKEN,
+        **settings,
+    }
+
+
 def message(n: int) -> dict:
     return {
         "type": "track",
@@ -110,14 +121,7 @@ def main() -> None:
         os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
         pubsub_v1.PublisherClient().create_topic(name=f"projects/{PROJECT}/topics/{TOPIC}")
         for ordering in ("false", "true") if args.ordering == "both" else (args.ordering,):
-            env = {
-                "PUBSUB_EMULATOR_HOST": emulator.host,
-                "GOOGLE_CLOUD_PROJECT": PROJECT,
-                "PUBSUB_TOPIC": TOPIC,
-                "PUBSUB_ORDERING": ordering,
-                "INGEST_TOKEN": TOKEN,
-                **threads,
-            }
+            env = ingest_env(emulator.host, PUBSUB_ORDERING=ordering, **threads)
             with serving("ingest", env, cpus=server_cpus) as url:
                 wrk(url, single, 2)  # warm up: clients, channels
                 for name, body, size in (

@@ -64,12 +64,11 @@ def json_answer(
 def require_method(method: str, allowed: Sequence[str] = ("POST",)) -> None:
     if method not in allowed:
         methods = ", ".join(allowed)
-        raise Refusal(
-            405, f"method {method[:16]!r} is not accepted: use {methods}", {"Allow": methods}
-        )
+        message = f"method {method[:16]!r} is not accepted: use {methods}"
+        raise Refusal(405, message, {"Allow": methods}, unread=True)
 
 
-def bearer_token(header: str | None, challenge: str, required: str) -> str:
+def bearer_token(header: str | None, challenge: str, required: str, schemes: str = "Bearer") -> str:
     """The token of `Authorization: Bearer <token>`, or a 401 saying what is wrong.
 
     `challenge` is the `WWW-Authenticate` value sent with the 401; `required` says, in the
@@ -85,7 +84,7 @@ def bearer_token(header: str | None, challenge: str, required: str) -> str:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         # Not even the scheme is repeated: a token sent without one would be echoed.
-        raise unauthorized("unsupported authorization scheme: use Bearer")
+        raise unauthorized(f"unsupported authorization scheme: use {schemes}")
     token = token.strip()
     if not token:
         raise unauthorized("empty bearer token")

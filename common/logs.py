@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 _TRACE_KEY = "logging.googleapis.com/trace"
@@ -64,12 +65,19 @@ _EMAIL = re.compile(
 
 def redact_emails(value: Any) -> Any:
     """`value` with every email address in its strings (keys too) redacted, at any depth."""
+    return _each_string(value, lambda text: _EMAIL.sub(_redacted, text))
+
+
+def _each_string(value: Any, change: Callable[[str], str]) -> Any:
+    """`value` with `change` applied to every string in it (keys too), at any depth."""
     if isinstance(value, str):
-        return _EMAIL.sub(_redacted, value)
+        return change(value)
     if isinstance(value, dict):
-        return {redact_emails(key): redact_emails(item) for key, item in value.items()}
+        return {
+            _each_string(key, change): _each_string(item, change) for key, item in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return [redact_emails(item) for item in value]
+        return [_each_string(item, change) for item in value]
     return value
 
 
@@ -108,14 +116,11 @@ _KEY_LIKE = re.compile(
 def redact(value: Any) -> Any:
     """`redact_emails`, and IP addresses and key-like strings masked too: for text that comes
     from outside (a SaaSquatch error message may quote what it was sent)."""
-    if isinstance(value, str):
-        masked = _KEY_LIKE.sub("[key]", _IP.sub(_ip_masked, value))
-        return _EMAIL.sub(_redacted, masked)
-    if isinstance(value, dict):
-        return {redact(key): redact(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(item) for item in value]
-    return value
+    return _each_string(value, _redact_text)
+
+
+def _redact_text(text: str) -> str:
+    return _EMAIL.sub(_redacted, _KEY_LIKE.sub("[key]", _IP.sub(_ip_masked, text)))
 
 
 def _ip_masked(match: re.Match[str]) -> str:

@@ -13,7 +13,7 @@ import hmac
 import time
 from collections.abc import Callable, Sequence
 
-from common.http import Refusal
+from common.http import Refusal, bearer_token
 from common.secrets import Fetch, SecretCache
 
 REALM = 'realm="segment-saasquatch"'
@@ -26,17 +26,10 @@ def presented_token(header: str | None) -> str:
 
     Nothing of the header's value is ever repeated in the answer (or the log line it makes).
     """
-    if not header:
-        raise _unauthorized(f"missing Authorization header: {REQUIRED}")
-    scheme, _, credentials = header.strip().partition(" ")
-    credentials = credentials.strip()
-    if scheme.lower() == "bearer":
-        if not credentials:
-            raise _unauthorized("empty bearer token")
-        return credentials
+    scheme, _, credentials = (header or "").strip().partition(" ")
     if scheme.lower() == "basic":
-        return _basic_user(credentials)
-    raise _unauthorized("unsupported authorization scheme: use Bearer or Basic")
+        return _basic_user(credentials.strip())
+    return bearer_token(header, CHALLENGE, REQUIRED, schemes="Bearer or Basic")
 
 
 def _basic_user(credentials: str) -> str:

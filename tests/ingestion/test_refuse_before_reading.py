@@ -26,11 +26,11 @@ def ingest(processes: Processes, emulator: Emulator, topic: Topic) -> Served:
     return processes.serve("ingest", env)
 
 
-def answer_to_headers(served: Served, headers: str) -> tuple[bytes, bool]:
+def answer_to_headers(served: Served, headers: str, method: str = "POST") -> tuple[bytes, bool]:
     """Send a request's headers and 2 bytes of a body that claims to be far longer, then wait
     for the answer (no more is ever sent); and whether the server closed the connection."""
     with socket.create_connection(("127.0.0.1", served.port), timeout=10) as conn:
-        conn.sendall(f"POST / HTTP/1.1\r\nHost: ingest\r\n{headers}\r\n".encode() + b'{"')
+        conn.sendall(f"{method} / HTTP/1.1\r\nHost: ingest\r\n{headers}\r\n".encode() + b'{"')
         received = b""
         while b"\r\n\r\n" not in received or not received.rstrip().endswith(b"}"):
             chunk = conn.recv(65536)
@@ -56,5 +56,14 @@ def test_the_answer_comes_before_the_body_and_the_connection_closes(
 ) -> None:
     answer, closed = answer_to_headers(ingest, headers)
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert b'{"error": ' in answer
+    assert closed
+
+
+def test_a_method_not_accepted_is_answered_before_the_body(ingest: Served) -> None:
+    headers = f"Authorization: Bearer {TOKEN}\r\nContent-Length: 419430400\r\n"
+    answer, closed = answer_to_headers(ingest, headers, method="DELETE")
+    assert answer.startswith(b"HTTP/1.1 405"), answer[:200]
+    assert b"Allow: POST, PUT, PATCH" in answer
     assert b'{"error": ' in answer
     assert closed
