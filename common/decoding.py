@@ -28,22 +28,35 @@ class OverLimit(ValueError):
     """More bytes than the limit, on the wire or decoded."""
 
 
-def decoded_body(stream: IO[bytes], encoding: str | None, limit: int) -> bytes:
-    """The body, decoded, at most `limit` bytes."""
+class EndedEarly(ValueError):
+    """Fewer bytes on the wire than the declared `Content-Length`: the client stopped (or was
+    cut off) before the end. gunicorn hands over a short body without saying so."""
+
+
+def decoded_body(
+    stream: IO[bytes], encoding: str | None, limit: int, declared: int | None = None
+) -> bytes:
+    """The body, decoded, at most `limit` bytes; `declared` is its `Content-Length`, if any."""
     coding = (encoding or "").strip().lower()
     if coding in IDENTITY:
         raw = stream.read(limit + 1)
         if len(raw) > limit:
             raise OverLimit(f"body is over the limit of {limit} bytes")
+        _check_length(len(raw), declared)
         return raw
     if coding not in GZIP and coding != DEFLATE:
         raise UnsupportedEncoding(
             f"Content-Encoding {coding[:32]!r} is not supported: send gzip, deflate or none"
         )
-    return _inflate(stream, coding, limit)
+    return _inflate(stream, coding, limit, declared)
 
 
-def _inflate(stream: IO[bytes], coding: str, limit: int) -> bytes:
+def _check_length(received: int, declared: int | None) -> None:
+    if declared is not None and received < declared:
+        raise EndedEarly(f"the body ended after {received} of its {declared} bytes")
+
+
+def _inflate(stream: IO[bytes], coding: str, limit: int, declared: int | None) -> bytes:
     name = "gzip" if coding in GZIP else "deflate"
     decoded = bytearray()
     decoder: zlib._Decompress | None = None
@@ -72,6 +85,7 @@ def _inflate(stream: IO[bytes], coding: str, limit: int) -> bytes:
                     decoder = zlib.decompressobj(_window(coding, pending))  # another member
                 elif pending:
                     raise CorruptBody("data after the end of the deflate stream")
+    _check_length(received, declared)
     if decoder is None:
         return b""
     if not decoder.eof:

@@ -2,24 +2,36 @@
 bearer credential parser and bounded body reading (decoding gzip or deflate on the way).
 
 A side raises `Refusal` anywhere in its handling; `common.request_log` turns it into the answer
-`{"error": message}` with its status and headers. Nothing here knows about Segment or Pub/Sub.
+`{"error": message, "reason": reason}` with its status and headers. Nothing here knows about
+Segment or Pub/Sub.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from typing import Any
 
 import flask
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import ClientDisconnected
 
-from .decoding import CorruptBody, OverLimit, UnsupportedEncoding, decoded_body
+from .deadlines import BodyDeadlines
+from .decoding import CorruptBody, EndedEarly, OverLimit, UnsupportedEncoding, decoded_body
+from .outcomes import Reason
+
+# What reading a body raises when the client's bytes stop making a body: the connection closed
+# early (werkzeug, gunicorn's `NoMoreData`, a reset), or chunked framing that does not parse.
+_BROKEN_BODY = (ClientDisconnected, ParseException, OSError)
+_UNREADABLE = (UnsupportedEncoding, OverLimit, CorruptBody, EndedEarly, *_BROKEN_BODY)
 
 
 class Refusal(Exception):
-    """A request answered with an error status and `{"error": message}` (never a stack trace).
+    """A request answered with an error status and `{"error": message, "reason": reason}`
+    (never a stack trace).
 
-    `detail` is for the log line only (what an operator needs, such as which exception a
+    `reason` is the code from the one vocabulary (`common.outcomes`) that the log line carries
+    too. `detail` is for the log line only (what an operator needs, such as which exception a
     client library raised); the caller sees `message`. `unread=True` says the body was not (or
     not wholly) read: the answer then goes out at once and the connection is closed, instead of
     the framework reading (and buffering) whatever the client still sends."""
@@ -27,6 +39,7 @@ class Refusal(Exception):
     def __init__(
         self,
         status: int,
+        reason: Reason,
         message: str,
         headers: Mapping[str, str] | None = None,
         detail: str = "",
@@ -34,17 +47,19 @@ class Refusal(Exception):
     ) -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason
         self.message = message
         self.headers = dict(headers or {})
         self.detail = detail
         self.unread = unread
 
     def answer(self) -> flask.Response:
+        content = {"error": self.message, "reason": self.reason}
         if not self.unread:
-            return json_answer(self.status, {"error": self.message}, self.headers)
+            return json_answer(self.status, content, self.headers)
         # functions-framework drains the request body after the function unless the response is
         # streamed; gunicorn closes the connection after a `Connection: close` answer.
-        body = json.dumps({"error": self.message}).encode()
+        body = json.dumps(content).encode()
         return flask.Response(
             iter([body]),
             status=self.status,
@@ -65,7 +80,7 @@ def require_method(method: str, allowed: Sequence[str] = ("POST",)) -> None:
     if method not in allowed:
         methods = ", ".join(allowed)
         message = f"method {method[:16]!r} is not accepted: use {methods}"
-        raise Refusal(405, message, {"Allow": methods}, unread=True)
+        raise Refusal(405, Reason.METHOD_NOT_ALLOWED, message, {"Allow": methods}, unread=True)
 
 
 def bearer_token(header: str | None, challenge: str, required: str, schemes: str = "Bearer") -> str:
@@ -76,41 +91,63 @@ def bearer_token(header: str | None, challenge: str, required: str, schemes: str
     never echoed.
     """
 
-    def unauthorized(message: str) -> Refusal:
-        return Refusal(401, message, {"WWW-Authenticate": challenge}, unread=True)
+    def unauthorized(reason: Reason, message: str) -> Refusal:
+        return Refusal(401, reason, message, {"WWW-Authenticate": challenge}, unread=True)
 
     if not header:
-        raise unauthorized(f"missing Authorization header: {required}")
+        raise unauthorized(Reason.MISSING_CREDENTIALS, f"missing Authorization header: {required}")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         # Not even the scheme is repeated: a token sent without one would be echoed.
-        raise unauthorized(f"unsupported authorization scheme: use {schemes}")
+        raise unauthorized(
+            Reason.MALFORMED_CREDENTIALS, f"unsupported authorization scheme: use {schemes}"
+        )
     token = token.strip()
     if not token:
-        raise unauthorized("empty bearer token")
+        raise unauthorized(Reason.MALFORMED_CREDENTIALS, "empty bearer token")
     return token
 
 
 def read_body(
-    stream: IO[bytes],
-    content_length: int | None,
+    request: flask.Request,
     limit: int,
     expected: str,
-    encoding: str | None = None,
+    deadlines: BodyDeadlines,
+    decode: bool = False,
 ) -> bytes:
-    """At most `limit` bytes, after decoding `encoding` (a `Content-Encoding`; the limit holds
-    for the compressed and for the decoded size); refused before reading when the declared
-    length is already over."""
-    if content_length is not None and content_length > limit:
-        raise Refusal(413, f"body is {content_length} bytes; the limit is {limit}", unread=True)
-    try:
-        raw = decoded_body(stream, encoding, limit)
-    except UnsupportedEncoding as error:
-        raise Refusal(415, str(error), unread=True) from None
-    except CorruptBody as error:
-        raise Refusal(400, str(error), unread=True) from None
-    except OverLimit as error:
-        raise Refusal(413, str(error), unread=True) from None
+    """At most `limit` bytes, arrived within `deadlines.seconds`; with `decode`, after decoding
+    the request's `Content-Encoding` (the limit holds for the compressed and for the decoded
+    size). Refused before reading when the declared length is already over."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise Refusal(
+            413, Reason.BODY_TOO_LARGE, f"body is {length} bytes; the limit is {limit}", unread=True
+        )
+    encoding = request.headers.get("Content-Encoding") if decode else None
+    with deadlines.watching(request.environ.get("gunicorn.socket")) as watch:
+        try:
+            raw = decoded_body(request.stream, encoding, limit, length)
+        except _UNREADABLE as error:
+            if watch.expired:  # the deadline ended the read: whatever it raised is moot
+                raise Refusal(
+                    503,
+                    Reason.BODY_TIMEOUT,
+                    f"the body did not arrive within {deadlines.seconds:g} s: send it again",
+                    unread=True,
+                ) from None
+            raise _read_refusal(error) from None
     if not raw.strip():
-        raise Refusal(400, f"empty body: send {expected}")
+        raise Refusal(400, Reason.INVALID_BODY, f"empty body: send {expected}")
     return raw
+
+
+def _read_refusal(error: Exception) -> Refusal:
+    """The answer to a body that could not be read (one of `_UNREADABLE`)."""
+    if isinstance(error, UnsupportedEncoding):
+        return Refusal(415, Reason.UNSUPPORTED_ENCODING, str(error), unread=True)
+    if isinstance(error, OverLimit):
+        return Refusal(413, Reason.BODY_TOO_LARGE, str(error), unread=True)
+    if isinstance(error, CorruptBody | EndedEarly):
+        return Refusal(400, Reason.MALFORMED_BODY, str(error), unread=True)
+    message = "the body ended early or its chunked encoding is malformed"
+    return Refusal(400, Reason.MALFORMED_BODY, message, detail=type(error).__name__, unread=True)

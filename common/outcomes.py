@@ -16,11 +16,12 @@ class Outcome(StrEnum):
     IGNORED = "ignored"  # by design; acknowledged without a call
     RETRY = "retry"  # transient failure; the sender (Segment or Pub/Sub) tries again
     DEAD_LETTERED = "dead_lettered"  # permanent failure; on the dead-letter topic with its reason
-    REFUSED = "refused"  # the request itself was refused (a 4xx, or an auth check that failed)
+    REFUSED = "refused"  # the request itself was refused (a 4xx): the sender must change it
 
 
 class Reason(StrEnum):
-    """Why a message ended as it did. Each reason belongs to exactly one outcome (`.outcome`)."""
+    """Why a message or a request ended as it did. Each reason belongs to exactly one outcome
+    (`.outcome`)."""
 
     # delivered, with a note
     USER_CREATED = "user_created"
@@ -40,6 +41,10 @@ class Reason(StrEnum):
     API_KEY_UNAVAILABLE = "api_key_unavailable"
     USER_NOT_FOUND_AFTER_UPSERT = "user_not_found_after_upsert"
     DEAD_LETTER_PUBLISH_FAILED = "dead_letter_publish_failed"
+    PUBLISH_FAILED = "publish_failed"
+    TOKEN_STORE_UNAVAILABLE = "token_store_unavailable"
+    PUSH_CERTS_UNAVAILABLE = "push_certs_unavailable"
+    BODY_TIMEOUT = "body_timeout"
     INTERNAL_ERROR = "internal_error"
     # dead-lettered
     MALFORMED_MESSAGE = "malformed_message"
@@ -58,6 +63,17 @@ class Reason(StrEnum):
     SAASQUATCH_UNEXPECTED_ANSWER = "saasquatch_unexpected_answer"
     DELIVERY_ATTEMPTS_EXHAUSTED = "delivery_attempts_exhausted"  # moved by Pub/Sub's own policy
     UNKNOWN = "unknown"  # on the dead-letter topic without a reason we can read
+    # refused (the request, not a message: answered 4xx)
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    MISSING_CREDENTIALS = "missing_credentials"
+    MALFORMED_CREDENTIALS = "malformed_credentials"
+    WRONG_TOKEN = "wrong_token"
+    WRONG_SERVICE_ACCOUNT = "wrong_service_account"
+    BAD_SIGNATURE = "bad_signature"
+    BODY_TOO_LARGE = "body_too_large"
+    UNSUPPORTED_ENCODING = "unsupported_encoding"
+    MALFORMED_BODY = "malformed_body"
+    INVALID_BODY = "invalid_body"
 
     @property
     def outcome(self) -> Outcome:
@@ -81,6 +97,10 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.API_KEY_UNAVAILABLE,
         Reason.USER_NOT_FOUND_AFTER_UPSERT,
         Reason.DEAD_LETTER_PUBLISH_FAILED,
+        Reason.PUBLISH_FAILED,
+        Reason.TOKEN_STORE_UNAVAILABLE,
+        Reason.PUSH_CERTS_UNAVAILABLE,
+        Reason.BODY_TIMEOUT,
         Reason.INTERNAL_ERROR,
     ),
     Outcome.DEAD_LETTERED: (
@@ -100,6 +120,18 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.SAASQUATCH_UNEXPECTED_ANSWER,
         Reason.DELIVERY_ATTEMPTS_EXHAUSTED,
         Reason.UNKNOWN,
+    ),
+    Outcome.REFUSED: (
+        Reason.METHOD_NOT_ALLOWED,
+        Reason.MISSING_CREDENTIALS,
+        Reason.MALFORMED_CREDENTIALS,
+        Reason.WRONG_TOKEN,
+        Reason.WRONG_SERVICE_ACCOUNT,
+        Reason.BAD_SIGNATURE,
+        Reason.BODY_TOO_LARGE,
+        Reason.UNSUPPORTED_ENCODING,
+        Reason.MALFORMED_BODY,
+        Reason.INVALID_BODY,
     ),
 }
 

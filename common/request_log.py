@@ -39,9 +39,10 @@ def logged(
 ) -> Handler:
     """`handle` wrapped so that every request gets an answer and one log line.
 
-    A refusal is logged as `outcome: refused` with its message as `error`, at WARNING (ERROR
-    for a 5xx). Anything else that escapes is a bug: the answer is a bare 500 `internal error`
-    (which Segment and Pub/Sub both retry), the log line has the traceback.
+    A refusal is logged with its reason (and that reason's outcome: `refused` for a 4xx, `retry`
+    for a 503 the sender retries) and its message as `error`, at WARNING (ERROR for a 5xx).
+    Anything else that escapes is a bug: the answer is a bare 500 `internal error` (which
+    Segment and Pub/Sub both retry), the log line has the traceback.
     """
 
     def handler(request: flask.Request) -> flask.Response:
@@ -50,7 +51,11 @@ def logged(
             handled = handle(request)
         except Refusal as refusal:
             level = logging.ERROR if refusal.status >= 500 else logging.WARNING
-            fields = {"outcome": Outcome.REFUSED, "error": refusal.message}
+            fields = {
+                "outcome": refusal.reason.outcome,
+                "reason": refusal.reason,
+                "error": refusal.message,
+            }
             if refusal.detail:
                 fields["detail"] = refusal.detail
             handled = Handled(refusal.answer(), fields, level)

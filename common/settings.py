@@ -33,6 +33,7 @@ class ServiceSettings(BaseModel):
     GOOGLE_CLOUD_PROJECT: str = ""
     PUBSUB_EMULATOR_HOST: str = ""
     PUBLISH_TIMEOUT_SECONDS: float = Field(4.0, gt=0, le=30)
+    BODY_TIMEOUT_SECONDS: float = Field(10.0, gt=0, le=300)
     SECRET_MANAGER_ENDPOINT: str = ""
     SECRET_CACHE_SECONDS: float = Field(300.0, ge=0)
     SECRET_REFRESH_MIN_SECONDS: float = Field(5.0, ge=0)

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from common.http import Refusal
+from common.outcomes import Reason
 
 # Pub/Sub messages are at most 10 MB; base64 and the envelope add about a third.
 MAX_PUSH_BYTES = 16 * 1024 * 1024
@@ -66,7 +67,8 @@ def parse_envelope(raw: bytes) -> PushEnvelope:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         message = first["msg"].removeprefix("Value error, ")
-        raise Refusal(400, f"not a Pub/Sub push envelope: {where}: {message}") from None
+        reason = f"not a Pub/Sub push envelope: {where}: {message}"
+        raise Refusal(400, Reason.INVALID_BODY, reason) from None
 
 
 def decode_segment_message(data: bytes) -> dict[str, Any]:

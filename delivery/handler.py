@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import flask
 
 from common import logs
+from common.deadlines import BodyDeadlines
 from common.http import read_body, require_method
 from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
@@ -41,14 +42,13 @@ def create_handler(settings: DeliverSettings) -> Handler:
         timeout=settings.PUBLISH_TIMEOUT_SECONDS,
     )
     options = settings.mapping_options
+    deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
 
     def push(request: flask.Request) -> Handled:
         require_method(request.method)
         if verifier is not None:
             verifier.verify(request.headers.get("Authorization"))
-        raw = read_body(
-            request.stream, request.content_length, MAX_PUSH_BYTES, "a Pub/Sub push envelope"
-        )
+        raw = read_body(request, MAX_PUSH_BYTES, "a Pub/Sub push envelope", deadlines)
         envelope = parse_envelope(raw)
         plan: Plan | None = None
         try:

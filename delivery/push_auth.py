@@ -20,6 +20,7 @@ import requests
 from google.oauth2 import id_token
 
 from common.http import Refusal, bearer_token
+from common.outcomes import Reason
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
@@ -31,7 +32,7 @@ REQUIRED = "send the Google-signed OIDC token of the push subscription"
 
 
 def _unauthorized(message: str) -> Refusal:
-    return Refusal(401, message, {"WWW-Authenticate": CHALLENGE})
+    return Refusal(401, Reason.WRONG_TOKEN, message, {"WWW-Authenticate": CHALLENGE})
 
 
 class _CachedCerts(google.auth.transport.Request):
@@ -124,7 +125,8 @@ class PushVerifier:
         if self._service_account and (
             claims.get("email") != self._service_account or claims.get("email_verified") is not True
         ):
-            raise Refusal(403, "the token belongs to another service account")
+            message = "the token belongs to another service account"
+            raise Refusal(403, Reason.WRONG_SERVICE_ACCOUNT, message)
         return claims
 
     def _decode(self, token: str) -> Mapping[str, Any]:
@@ -138,7 +140,8 @@ class PushVerifier:
                     clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
                 )
             except google.auth.exceptions.TransportError:
-                raise Refusal(503, "Google's token certificates are unavailable") from None
+                message = "Google's token certificates are unavailable"
+                raise Refusal(503, Reason.PUSH_CERTS_UNAVAILABLE, message) from None
             except Exception as error:
                 unknown_key = "Certificate for key id" in str(error)
                 if attempt == 0 and unknown_key and self._request.forget():

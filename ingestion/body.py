@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from common.http import Refusal
+from common.outcomes import Reason
 
 ENVELOPE_KEYS = ("context", "integrations")  # merged into each item's, one level deep
 ENVELOPE_TIMES = ("sentAt",)  # given to each item that has none
@@ -45,20 +46,24 @@ def parse_messages(raw: bytes) -> list[dict[str, Any]]:
     try:
         body = json.loads(raw, parse_constant=reject_constant, parse_float=finite_float)
     except UnicodeDecodeError:
-        raise Refusal(400, "body is not UTF-8 JSON") from None
+        raise _invalid("body is not UTF-8 JSON") from None
     except RecursionError:
-        raise Refusal(400, "body is nested too deeply") from None
+        raise _invalid("body is nested too deeply") from None
     except json.JSONDecodeError as error:
         where = f"line {error.lineno} column {error.colno}"
-        raise Refusal(400, f"body is not valid JSON: {error.msg} at {where}") from None
+        raise _invalid(f"body is not valid JSON: {error.msg} at {where}") from None
     except NotJson as error:
-        raise Refusal(400, f"body is not valid JSON: {error}") from None
+        raise _invalid(f"body is not valid JSON: {error}") from None
     except ValueError:  # Python's own bound on integer digits is the only other one
-        raise Refusal(400, "body is not valid JSON: a number has too many digits") from None
+        raise _invalid("body is not valid JSON: a number has too many digits") from None
     try:
         return messages_from_body(body)
     except BodyError as error:
-        raise Refusal(400, str(error)) from None
+        raise _invalid(str(error)) from None
+
+
+def _invalid(message: str) -> Refusal:
+    return Refusal(400, Reason.INVALID_BODY, message)
 
 
 class BodyError(ValueError):

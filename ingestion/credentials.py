@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from common.http import Refusal, bearer_token
+from common.outcomes import Reason
 from common.secrets import Fetch, SecretCache
 
 REALM = 'realm="segment-saasquatch"'
@@ -46,7 +47,9 @@ def _basic_user(credentials: str) -> str:
 
 
 def _unauthorized(message: str) -> Refusal:
-    return Refusal(401, message, {"WWW-Authenticate": CHALLENGE}, unread=True)
+    return Refusal(
+        401, Reason.MALFORMED_CREDENTIALS, message, {"WWW-Authenticate": CHALLENGE}, unread=True
+    )
 
 
 def matches_any(presented: str, accepted: Sequence[str]) -> bool:

@@ -13,8 +13,9 @@ from typing import Any
 import flask
 
 from common import logs
+from common.deadlines import BodyDeadlines
 from common.http import Refusal, json_answer, read_body, require_method
-from common.outcomes import Outcome
+from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
 from common.secrets import SecretUnavailable, secret_manager_fetch
 from publisher import OutgoingMessage, Publisher, PublishError
@@ -45,6 +46,7 @@ def encoded_within(
         if total > budget:
             raise Refusal(
                 413,
+                Reason.BODY_TOO_LARGE,
                 f"the messages are over {budget} bytes once each batch item has the "
                 "envelope's context: send smaller batches or a smaller envelope context",
             )
@@ -71,22 +73,28 @@ def create_handler(settings: IngestSettings) -> Handler:
     )
 
     limit = settings.MAX_BODY_BYTES
+    deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
 
     def receive(request: flask.Request) -> Handled:
         require_method(request.method, METHODS)
         token = presented_token(request.headers.get("Authorization"))
         try:
             if not tokens.verify(token):
-                raise Refusal(401, "wrong token", {"WWW-Authenticate": CHALLENGE}, unread=True)
+                raise Refusal(
+                    401,
+                    Reason.WRONG_TOKEN,
+                    "wrong token",
+                    {"WWW-Authenticate": CHALLENGE},
+                    unread=True,
+                )
         except SecretUnavailable:
-            raise Refusal(503, "token store unavailable, retry later", unread=True) from None
-        raw = read_body(
-            request.stream,
-            request.content_length,
-            limit,
-            EXPECTED,
-            request.headers.get("Content-Encoding"),
-        )
+            raise Refusal(
+                503,
+                Reason.TOKEN_STORE_UNAVAILABLE,
+                "token store unavailable, retry later",
+                unread=True,
+            ) from None
+        raw = read_body(request, limit, EXPECTED, deadlines, decode=True)
         messages = parse_messages(raw)
         if settings.SEGMENT_SHARED_SECRET:
             check_signature(
@@ -98,7 +106,10 @@ def create_handler(settings: IngestSettings) -> Handler:
             raw_events.publish_all(outgoing)
         except PublishError as error:
             raise Refusal(
-                503, "could not publish to Pub/Sub in time, retry later", detail=str(error)
+                503,
+                Reason.PUBLISH_FAILED,
+                "could not publish to Pub/Sub in time, retry later",
+                detail=str(error),
             ) from None
         fields = {"outcome": Outcome.ACCEPTED, "count": len(messages)}
         return Handled(json_answer(200, {"accepted": len(messages)}), fields)

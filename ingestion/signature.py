@@ -13,6 +13,7 @@ import hmac
 import json
 
 from common.http import Refusal
+from common.outcomes import Reason
 
 _WHITESPACE = b" \t\r\n"
 _DECODER = json.JSONDecoder()
@@ -54,7 +55,9 @@ def first_element(array: bytes) -> bytes | None:
 def check_signature(secret: str, header: str | None, raw: bytes, challenge: str) -> None:
     """A 401 (with `challenge`) unless `header` is the signature of what Segment signed."""
     if not header:
-        raise Refusal(401, "missing X-Signature header", {"WWW-Authenticate": challenge})
+        raise Refusal(
+            401, Reason.BAD_SIGNATURE, "missing X-Signature header", {"WWW-Authenticate": challenge}
+        )
     given = header.strip().lower().encode("ascii", "replace")
     key = secret.encode("utf-8")
     # Every candidate is compared, so the time taken does not tell which one was close.
@@ -63,4 +66,5 @@ def check_signature(secret: str, header: str | None, raw: bytes, challenge: str)
         for text in signed_texts(raw)
     ]
     if not any(valid):
-        raise Refusal(401, "X-Signature does not match the body", {"WWW-Authenticate": challenge})
+        message = "X-Signature does not match the body"
+        raise Refusal(401, Reason.BAD_SIGNATURE, message, {"WWW-Authenticate": challenge})

@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.decoding import CorruptBody, OverLimit, UnsupportedEncoding, decoded_body
+from common.decoding import (
+    CorruptBody,
+    EndedEarly,
+    OverLimit,
+    UnsupportedEncoding,
+    decoded_body,
+)
 
 
 def raw_deflate(data: bytes) -> bytes:
@@ -87,3 +93,12 @@ def test_identity_is_read_as_is(encoding: str | None) -> None:
     assert decode(b'{"a": 1}', encoding) == b'{"a": 1}'
     with pytest.raises(OverLimit, match="body is over the limit"):
         decode(b"x" * 1001, encoding)
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_a_body_shorter_than_its_declared_length_ended_early(encoding: str | None) -> None:
+    body = gzip.compress(b'{"a": 1}') if encoding else b'{"a": 1}'
+    stream = io.BytesIO(body)
+    assert decoded_body(stream, encoding, 1000, declared=len(body)) == b'{"a": 1}'
+    with pytest.raises(EndedEarly, match=f"after {len(body)} of its {len(body) + 1} bytes"):
+        decoded_body(io.BytesIO(body), encoding, 1000, declared=len(body) + 1)

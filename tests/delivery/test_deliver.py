@@ -222,7 +222,8 @@ def test_a_request_that_is_not_a_push_envelope_is_400(
     client = make_deliver()
     answer = client.post("/", data=body, content_type="application/json")
     assert answer.status_code == status
-    assert set(answer.json) == {"error"}
+    assert answer.json.keys() == {"error", "reason"}
+    assert answer.json["reason"] == "invalid_body"
     assert saasquatch_api.requests == []
 
 

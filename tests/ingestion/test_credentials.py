@@ -124,7 +124,10 @@ def test_ingest_uses_token_secrets_and_answers_503_when_it_cannot(
     cold = make_ingest(SECRET_MANAGER_ENDPOINT=token_secrets.endpoint, **env)
     response = cold.post("/", json=identify(), headers=good)
     assert response.status_code == 503, "Segment must retry, not drop, while secrets are down"
-    assert response.get_json() == {"error": "token store unavailable, retry later"}
+    assert response.get_json() == {
+        "error": "token store unavailable, retry later",
+        "reason": "token_store_unavailable",
+    }
 
 
 def test_constant_time_comparison_checks_every_token(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -85,42 +85,81 @@ def test_ordering_key_is_user_id_else_anonymous_id(emulator: Any, make_ingest: M
 
 
 REFUSALS = [
-    ("no header", "POST", {}, json.dumps(identify()), 401),
-    ("basic", "POST", {"Authorization": "Basic c2VnbWVudDpzZWNyZXQ="}, json.dumps(identify()), 401),
-    ("wrong token", "POST", {"Authorization": "Bearer not-the-token"}, json.dumps(identify()), 401),
-    ("empty bearer", "POST", {"Authorization": "Bearer "}, json.dumps(identify()), 401),
-    ("empty body", "POST", AUTH, "", 400),
-    ("invalid json", "POST", AUTH, '{"type": "identify",', 400),
-    ("json string", "POST", AUTH, '"identify"', 400),
-    ("json number", "POST", AUTH, "42", 400),
-    ("NaN", "POST", AUTH, '{"type": "track", "properties": {"x": NaN}}', 400),
-    ("infinite number", "POST", AUTH, '{"type": "track", "properties": {"x": 1e999}}', 400),
+    ("no header", "POST", {}, json.dumps(identify()), 401, "missing_credentials"),
+    (
+        "basic",
+        "POST",
+        {"Authorization": "Basic c2VnbWVudDpzZWNyZXQ="},
+        json.dumps(identify()),
+        401,
+        "malformed_credentials",
+    ),
+    (
+        "wrong token",
+        "POST",
+        {"Authorization": "Bearer not-the-token"},
+        json.dumps(identify()),
+        401,
+        "wrong_token",
+    ),
+    (
+        "empty bearer",
+        "POST",
+        {"Authorization": "Bearer "},
+        json.dumps(identify()),
+        401,
+        "malformed_credentials",
+    ),
+    ("empty body", "POST", AUTH, "", 400, "invalid_body"),
+    ("invalid json", "POST", AUTH, '{"type": "identify",', 400, "invalid_body"),
+    ("json string", "POST", AUTH, '"identify"', 400, "invalid_body"),
+    ("json number", "POST", AUTH, "42", 400, "invalid_body"),
+    ("NaN", "POST", AUTH, '{"type": "track", "properties": {"x": NaN}}', 400, "invalid_body"),
+    (
+        "infinite number",
+        "POST",
+        AUTH,
+        '{"type": "track", "properties": {"x": 1e999}}',
+        400,
+        "invalid_body",
+    ),
     (
         "too many digits",
         "POST",
         AUTH,
         '{"type": "track", "properties": {"x": ' + "9" * 5000 + "}}",
         400,
+        "invalid_body",
     ),
-    ("array with non-object", "POST", AUTH, json.dumps([identify(), 5]), 400),
-    ("batch not an array", "POST", AUTH, '{"batch": {"type": "identify"}}', 400),
-    ("invalid utf-8", "POST", AUTH, b'{"type": "identify", "userId": "\xff\xfe"}', 400),
-    ("GET", "GET", AUTH, "", 405),
+    ("array with non-object", "POST", AUTH, json.dumps([identify(), 5]), 400, "invalid_body"),
+    ("batch not an array", "POST", AUTH, '{"batch": {"type": "identify"}}', 400, "invalid_body"),
+    (
+        "invalid utf-8",
+        "POST",
+        AUTH,
+        b'{"type": "identify", "userId": "\xff\xfe"}',
+        400,
+        "invalid_body",
+    ),
+    ("gzip that is not", "POST", {**AUTH, "Content-Encoding": "gzip"}, "{}", 400, "malformed_body"),
+    ("brotli", "POST", {**AUTH, "Content-Encoding": "br"}, "{}", 415, "unsupported_encoding"),
+    ("GET", "GET", AUTH, "", 405, "method_not_allowed"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("method", "headers", "body", "status"),
+    ("method", "headers", "body", "status", "reason"),
     [case[1:] for case in REFUSALS],
     ids=[case[0] for case in REFUSALS],
 )
-def test_refusals_answer_json_and_publish_nothing(
+def test_refusals_answer_json_with_their_reason_and_publish_nothing(
     make_ingest: MakeIngest,
     topic: Topic,
     method: str,
     headers: dict[str, str],
     body: str | bytes,
     status: int,
+    reason: str,
 ) -> None:
     client = make_ingest()
     response = client.open("/", method=method, data=body, headers=headers)
@@ -128,6 +167,7 @@ def test_refusals_answer_json_and_publish_nothing(
     assert response.mimetype == "application/json"
     error = response.get_json()["error"]
     assert isinstance(error, str) and error
+    assert response.get_json()["reason"] == reason
     # Said in our words: no exception name, no library's advice, no stack trace.
     assert not re.search(r"Error\b|Exception|sys\.|Traceback", response.get_data(as_text=True))
     if status == 401:
@@ -185,7 +225,10 @@ def test_publish_failure_is_503_within_the_timeout_then_recovers(
     client = make_ingest(PUBSUB_TOPIC="not-created-yet", PUBLISH_TIMEOUT_SECONDS="2")
     response = client.post("/", json=identify(), headers=AUTH)
     assert response.status_code == 503
-    assert response.get_json() == {"error": "could not publish to Pub/Sub in time, retry later"}
+    assert response.get_json() == {
+        "error": "could not publish to Pub/Sub in time, retry later",
+        "reason": "publish_failed",
+    }
     created = Topic("not-created-yet")
     response = client.post("/", json=identify(), headers=AUTH)
     assert response.status_code == 200
@@ -225,7 +268,7 @@ def test_signature_over_the_raw_body(make_ingest: MakeIngest) -> None:
     bad = client.post("/", data=body, headers={**AUTH, "X-Signature": sign(body, "other")})
     assert (bad.status_code, bad.get_json()) == (
         401,
-        {"error": "X-Signature does not match the body"},
+        {"error": "X-Signature does not match the body", "reason": "bad_signature"},
     )
 
 
@@ -260,7 +303,11 @@ def test_one_structured_log_line_per_request_without_token_or_body(
     assert ok["logging.googleapis.com/trace"] == (
         f"projects/{PROJECT}/traces/105445aa7843bc8bf206b12000100000"
     )
-    assert (refused["status"], refused["outcome"]) == (401, "refused")
+    assert (refused["status"], refused["outcome"], refused["reason"]) == (
+        401,
+        "refused",
+        "wrong_token",
+    )
     assert refused["severity"] == "WARNING" and "count" not in refused
     text = json.dumps(lines)
     for secret in (TOKEN, "guess-token", "user1@example.com", "plan"):

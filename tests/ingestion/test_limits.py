@@ -46,14 +46,14 @@ def test_the_default_limit_holds_to_the_byte(make_ingest: MakeIngest, topic: Top
     over = client.post("/", data=exact + b" ", headers=AUTH)
     assert (over.status_code, over.get_json()) == (
         413,
-        {"error": f"body is {LIMIT + 1} bytes; the limit is {LIMIT}"},
+        {"error": f"body is {LIMIT + 1} bytes; the limit is {LIMIT}", "reason": "body_too_large"},
     )
     compressed = client.post(
         "/", data=gzip.compress(exact + b" "), headers={**AUTH, "Content-Encoding": "gzip"}
     )
     assert (compressed.status_code, compressed.get_json()) == (
         413,
-        {"error": f"decoded body is over the limit of {LIMIT} bytes"},
+        {"error": f"decoded body is over the limit of {LIMIT} bytes", "reason": "body_too_large"},
     )
     assert len(topic.pull(2, timeout=2)) == 1
 
@@ -97,7 +97,7 @@ def test_a_gzip_bomb_is_refused_while_memory_stays_flat(
     answer = requests.post(ingest.url, data=bomb, headers=headers, timeout=30)
     assert (answer.status_code, answer.json()) == (
         413,
-        {"error": f"decoded body is over the limit of {LIMIT} bytes"},
+        {"error": f"decoded body is over the limit of {LIMIT} bytes", "reason": "body_too_large"},
     )
     # At most the limit decoded, the compressed body and their copies; never the gigabyte.
     growth = peak_rss_mib(ingest) - before

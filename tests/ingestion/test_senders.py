@@ -126,7 +126,7 @@ def test_a_signature_over_anything_else_is_refused(
         answer = requests.post(ingest.url, data=data, headers=headers, timeout=10)
         assert (answer.status_code, answer.json()) == (
             401,
-            {"error": "X-Signature does not match the body"},
+            {"error": "X-Signature does not match the body", "reason": "bad_signature"},
         )
     # The batch authenticates its first element only (Segment's design): the rest may differ.
     answer = requests.post(

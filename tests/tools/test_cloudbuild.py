@@ -175,6 +175,12 @@ def test_both_services_are_deployed_from_source_with_their_targets(
     }
     # Sized together with MAX_BODY_BYTES: every thread may hold a maximum body.
     assert option(ingest, "--memory") == "3Gi"
+    # As many requests per instance as it has threads: none waits inside for a thread.
+    for call in (ingest, deliver):
+        assert option(call, "--concurrency") == env_vars(call)["THREADS"] == "32"
+    # Past these Cloud Run closes the connection; deliver's matches the ack deadline.
+    assert option(ingest, "--timeout") == "30"
+    assert option(deliver, "--timeout") == "60"
     assert "--memory" not in deliver
     deliver_env = env_vars(deliver)
     assert deliver_env["THREADS"] == "32"
