@@ -14,6 +14,8 @@ import pytest
 from common.deadlines import BodyDeadlines
 from common.settings import ConfigError, ServiceSettings
 
+from ..support.raw_http import dripping
+
 
 @contextmanager
 def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
@@ -50,24 +52,9 @@ def test_a_read_blocked_on_a_stalled_client_ends_at_the_deadline() -> None:
 
 def test_a_client_that_drips_is_cut_at_the_same_deadline() -> None:
     deadlines = BodyDeadlines(0.3)
-    stop = threading.Event()
-    with connection() as (server, client):
-
-        def drip() -> None:
-            while not stop.wait(0.02):
-                try:
-                    client.sendall(b" ")
-                except OSError:
-                    return
-
-        dripper = threading.Thread(target=drip)
-        dripper.start()
-        try:
-            with deadlines.watching(server) as watch:
-                received = read_until_end(server)  # a gap-based timeout would never end this
-        finally:
-            stop.set()
-            dripper.join()
+    with connection() as (server, client), dripping(client):
+        with deadlines.watching(server) as watch:
+            received = read_until_end(server)  # a gap-based timeout would never end this
         assert watch.expired
         assert received.strip() == b""
 

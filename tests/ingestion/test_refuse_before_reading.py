@@ -7,7 +7,8 @@ import pytest
 
 from tools.emulator import Emulator
 
-from ..factories import PROJECT, TOKEN
+from ..factories import TOKEN
+from ..support.pipeline import ingest_env
 from ..support.processes import Processes
 from ..support.pubsub import Topic
 from ..support.raw_http import Answer, open_request, read_answer, request_head
@@ -16,13 +17,7 @@ from ..support.served import Served
 
 @pytest.fixture
 def ingest(processes: Processes, emulator: Emulator, topic: Topic) -> Served:
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.host,
-        "GOOGLE_CLOUD_PROJECT": PROJECT,
-        "PUBSUB_TOPIC": topic.name,
-        "INGEST_TOKEN": TOKEN,
-    }
-    return processes.serve("ingest", env)
+    return processes.serve("ingest", ingest_env(emulator, topic.name))
 
 
 def answer_to_headers(served: Served, headers: str, method: str = "POST") -> Answer:

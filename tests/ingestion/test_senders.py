@@ -20,8 +20,8 @@ from segment.analytics import Client
 from ingestion.raw_events import raw_event_data
 from tools.emulator import Emulator
 
-from ..factories import PROJECT, TOKEN, recent
-from ..support.pipeline import RAW_TOPIC, Pipeline
+from ..factories import TOKEN, recent
+from ..support.pipeline import RAW_TOPIC, Pipeline, ingest_env
 from ..support.processes import Processes
 from ..support.pubsub import Topic
 from ..support.saasquatch_standin import Recorded, SaaSquatchStandIn, is_events, is_upsert
@@ -39,14 +39,7 @@ def js_bodies() -> list[dict[str, str]]:
 
 
 def serve_ingest(processes: Processes, emulator: Emulator, topic: str, **settings: str) -> Served:
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.host,
-        "GOOGLE_CLOUD_PROJECT": PROJECT,
-        "PUBSUB_TOPIC": topic,
-        "INGEST_TOKEN": TOKEN,
-        **settings,
-    }
-    return processes.serve("ingest", env)
+    return processes.serve("ingest", ingest_env(emulator, topic, **settings))
 
 
 def published(topic: Topic, count: int) -> list[dict[str, Any]]:

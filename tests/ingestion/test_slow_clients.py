@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 
 import pytest
 
 from tools.emulator import Emulator
 
-from ..factories import PROJECT, TOKEN, identify
-from ..support.pipeline import deliver_env
+from ..factories import TOKEN, identify
+from ..support.pipeline import deliver_env, ingest_env
 from ..support.processes import Processes
 from ..support.pubsub import Topic
-from ..support.raw_http import open_request, read_answer, request_head
+from ..support.raw_http import dripping, open_request, read_answer, request_head
 from ..support.saasquatch_standin import SaaSquatchStandIn
 from ..support.served import Served
 
@@ -27,14 +26,7 @@ AUTHORIZED = f"Authorization: Bearer {TOKEN}"
 
 @pytest.fixture
 def ingest(processes: Processes, emulator: Emulator, topic: Topic) -> Served:
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.host,
-        "GOOGLE_CLOUD_PROJECT": PROJECT,
-        "PUBSUB_TOPIC": topic.name,
-        "INGEST_TOKEN": TOKEN,
-        "THREADS": str(THREADS),
-        "BODY_TIMEOUT_SECONDS": "1",
-    }
+    env = ingest_env(emulator, topic.name, THREADS=str(THREADS), BODY_TIMEOUT_SECONDS="1")
     return processes.serve("ingest", env)
 
 
@@ -65,22 +57,8 @@ def test_stalled_bodies_on_every_thread_are_cut_and_the_next_request_is_served(
 
 def test_a_body_that_drips_is_cut_at_the_same_deadline(ingest: Served) -> None:
     conn = stalled(ingest.port)
-    answered = threading.Event()
-
-    def drip() -> None:  # JSON whitespace, a byte at a time, until the answer came
-        while not answered.wait(0.05):
-            try:
-                conn.sendall(b" ")
-            except OSError:
-                return
-
-    dripper = threading.Thread(target=drip)
-    dripper.start()
-    try:
+    with dripping(conn, every=0.05):
         answer = read_answer(conn)
-    finally:
-        answered.set()
-        dripper.join()
     assert answer.status == 503
     assert answer.json()["reason"] == "body_timeout"
 

@@ -10,12 +10,23 @@ from google.cloud import pubsub_v1
 
 from tools.emulator import Emulator
 
-from ..factories import PROJECT
+from ..factories import PROJECT, TOKEN
 from .pubsub import Topic
 from .saasquatch_standin import API_KEY, TENANT
 
 DEAD_LETTER_TOPIC = "e2e-dead-letters"
 RAW_TOPIC = "e2e-raw-events"
+
+
+def ingest_env(emulator: Emulator, topic: str, **extra: str) -> dict[str, str]:
+    """ingest publishing to `topic` on the emulator, accepting the tests' token."""
+    return {
+        "PUBSUB_EMULATOR_HOST": emulator.host,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "PUBSUB_TOPIC": topic,
+        "INGEST_TOKEN": TOKEN,
+        **extra,
+    }
 
 
 def deliver_env(emulator: Emulator, base_url: str, **extra: str) -> dict[str, str]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,3 +57,25 @@ def read_answer(conn: socket.socket) -> Answer:
 def request_head(*headers: str, method: str = "POST", path: str = "/") -> str:
     """A request line and `headers` (each `"Name: value"`)."""
     return "\r\n".join([f"{method} {path} HTTP/1.1", "Host: segment-saasquatch", *headers])
+
+
+@contextmanager
+def dripping(conn: socket.socket, every: float = 0.02) -> Iterator[None]:
+    """While inside, `conn` sends a space (JSON whitespace) every `every` seconds: a client that
+    never stalls long enough for a gap-based timeout, and never finishes."""
+    stop = threading.Event()
+
+    def drip() -> None:
+        while not stop.wait(every):
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                return
+
+    dripper = threading.Thread(target=drip)
+    dripper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        dripper.join()
