@@ -60,6 +60,7 @@ def log_fields(
         "rs_code": result.rs_code,
         "retry_after": result.retry_after,
         "calls": result.calls,
+        "saasquatch_ms": result.saasquatch_ms,
         "dry_run": dry_run,
         "pubsub_message_id": envelope.message.message_id,
         "delivery_attempt": envelope.delivery_attempt,

@@ -9,8 +9,9 @@ Pub/Sub or about publishing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.outcomes import Outcome, Reason
 from mapper import Plan
@@ -39,6 +40,7 @@ class Result:
     rs_code: str | None = None
     retry_after: float | None = None
     calls: int = 0
+    saasquatch_ms: float | None = None  # time spent waiting for SaaSquatch, all calls together
 
 
 class _Sender:
@@ -50,15 +52,19 @@ class _Sender:
         self.current: Call | None = None
         self.last_status: int | None = None
         self.user_upserted = False
+        self.seconds = 0.0
 
     def __call__(self, call: Call) -> Answer:
         self.calls += 1
         self.current = call
+        started = time.perf_counter()
         try:
             answer = self._send(call)
         except SaaSquatchError as error:
             self.last_status = error.status
             raise
+        finally:
+            self.seconds += time.perf_counter() - started
         self.last_status = answer.status
         if call.purpose is Purpose.UPSERT_USER:
             self.user_upserted = True
@@ -70,6 +76,11 @@ def execute(plan: Plan, send: Send) -> Result:
     if plan.outcome is not Outcome.DELIVERED:
         return Result(plan.outcome, plan.reason, plan.detail)
     sender = _Sender(send)
+    result = _run(plan, sender)
+    return replace(result, saasquatch_ms=round(sender.seconds * 1000, 2))
+
+
+def _run(plan: Plan, sender: _Sender) -> Result:
     reason: Reason | None = None
     for call in plan.calls:
         try:

@@ -31,7 +31,12 @@ def create_handler(settings: DeliverSettings) -> Handler:
     logger = logs.setup(settings.LOG_LEVEL)
     send = saasquatch_sender(settings, logger)
     verifier = (
-        PushVerifier(settings.PUSH_AUDIENCE, settings.PUSH_SERVICE_ACCOUNT, settings.PUSH_CERTS_URL)
+        PushVerifier(
+            settings.PUSH_AUDIENCE,
+            settings.PUSH_SERVICE_ACCOUNT,
+            settings.PUSH_CERTS_URL,
+            signature_checked_by_cloud_run=settings.PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN,
+        )
         if settings.PUSH_AUDIENCE
         else None  # Cloud Run checks the token before the request reaches us (see the docs)
     )

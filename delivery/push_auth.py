@@ -3,6 +3,13 @@
 google-auth verifies the signature, expiry and audience (`id_token.verify_token`); this module
 adds the issuer and service-account checks, and keeps Google's certificates between requests
 (google-auth would fetch them for every push).
+
+Behind Cloud Run's IAM check the token arrives with its signature replaced by
+`SIGNATURE_REMOVED_BY_GOOGLE`: Cloud Run has verified signature, expiry and audience before the
+request reached us, and strips the signature so the token cannot be replayed. There, with
+`signature_checked_by_cloud_run`, the claims are checked without a signature: who sent the push
+(`email`) is what Cloud Run's check does not decide, since any principal with invoker rights
+passes it. Anywhere else a token without its signature is worthless and refused.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import google.auth.exceptions
+import google.auth.jwt
 import google.auth.transport
 import google.auth.transport.requests
 import requests
@@ -29,6 +37,7 @@ DEFAULT_CERTS_SECONDS = 3600.0
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 CHALLENGE = "Bearer"
 REQUIRED = "send the Google-signed OIDC token of the push subscription"
+SIGNATURE_REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
 
 
 def _unauthorized(message: str) -> Refusal:
@@ -107,9 +116,12 @@ class PushVerifier:
         timeout: float = 5.0,
         min_refresh_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        signature_checked_by_cloud_run: bool = False,
     ) -> None:
         self._audience = audience
         self._service_account = service_account
+        self._signature_checked_by_cloud_run = signature_checked_by_cloud_run
+        self._clock = clock
         self._certs_url = certs_url or GOOGLE_CERTS_URL
         self._request = _CachedCerts(
             session or requests.Session(), timeout, min_refresh_seconds, clock
@@ -119,7 +131,10 @@ class PushVerifier:
         """The token's claims, or a `Refusal`: 401 (no valid token), 403 (a valid token of
         another sender) or 503 (Google's certificates unavailable: Pub/Sub retries)."""
         token = bearer_token(authorization, CHALLENGE, required=REQUIRED)
-        claims = self._decode(token)
+        if token.rpartition(".")[2] == SIGNATURE_REMOVED:
+            claims = self._claims_checked_by_cloud_run(token)
+        else:
+            claims = self._decode(token)
         if claims.get("iss") not in GOOGLE_ISSUERS:
             raise _unauthorized("the token was not issued by Google")
         if self._service_account and (
@@ -127,6 +142,32 @@ class PushVerifier:
         ):
             message = "the token belongs to another service account"
             raise Refusal(403, Reason.WRONG_SERVICE_ACCOUNT, message)
+        return claims
+
+    def _claims_checked_by_cloud_run(self, token: str) -> Mapping[str, Any]:
+        """The claims of a token whose signature Cloud Run checked and removed: audience and
+        time are checked again (cheap, and a wrong audience means a wrong subscription)."""
+        if not self._signature_checked_by_cloud_run:
+            raise _unauthorized(
+                "the token's signature was removed (Cloud Run's IAM check does that): behind "
+                "it, set PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN=true"
+            )
+        try:
+            claims = google.auth.jwt.decode(token, verify=False)
+        except ValueError:
+            raise _unauthorized("invalid token: malformed") from None
+        audiences = claims.get("aud")
+        if self._audience not in (audiences if isinstance(audiences, list) else [audiences]):
+            raise _unauthorized("invalid token: wrong audience")
+        now = self._clock()
+        try:
+            expires, issued = float(claims["exp"]), float(claims["iat"])
+        except (KeyError, TypeError, ValueError):
+            raise _unauthorized("invalid token: malformed") from None
+        if expires + CLOCK_SKEW_SECONDS < now:
+            raise _unauthorized("invalid token: expired")
+        if issued - CLOCK_SKEW_SECONDS > now:
+            raise _unauthorized("invalid token: not valid yet")
         return claims
 
     def _decode(self, token: str) -> Mapping[str, Any]:

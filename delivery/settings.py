@@ -25,6 +25,7 @@ class DeliverSettings(ServiceSettings):
     PUSH_AUDIENCE: str = ""
     PUSH_SERVICE_ACCOUNT: str = ""
     PUSH_CERTS_URL: str = ""
+    PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN: bool = False
 
     TRACK_UPSERT_STRATEGY: TrackUpsertStrategy = TrackUpsertStrategy.MISSING_USER
     INVALID_DATA_STRATEGY: InvalidDataStrategy = InvalidDataStrategy.STRINGIFY_FIELD
@@ -55,6 +56,11 @@ class DeliverSettings(ServiceSettings):
             raise ValueError(
                 "PUSH_AUDIENCE is set without PUSH_SERVICE_ACCOUNT: set the push subscription's "
                 "service account too, or neither"
+            )
+        if self.PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN and not self.PUSH_AUDIENCE:
+            raise ValueError(
+                "PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN is set without PUSH_AUDIENCE and "
+                "PUSH_SERVICE_ACCOUNT: it only tells deliver how to check the push token"
             )
         return self
 

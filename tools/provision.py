@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from google.api_core import exceptions
 from google.cloud import pubsub_v1
@@ -32,14 +33,56 @@ from tools import add_project_argument, add_raw_events_arguments, setting
 
 Subscription = pubsub_v1.types.Subscription
 
-# The fields provisioning owns on the push subscription; anything else is left as it is.
-MANAGED_FIELDS = (
-    "push_config",
-    "ack_deadline_seconds",
-    "dead_letter_policy",
-    "retry_policy",
-    "enable_message_ordering",
+
+@dataclass(frozen=True)
+class Setting:
+    """One value provisioning sets on a subscription: its name in reports, the top-level field
+    an update replaces, and how to read it."""
+
+    name: str
+    field: str
+    read: Callable[[Subscription], Any]
+
+
+# What provisioning sets on the push subscription, each compared on its own: Pub/Sub fills in
+# values of its own (a push config's `x-goog-version` attribute, for one), which are not drift
+# and must not make every run rewrite the subscription. Anything else is left as it is.
+PUSH_SETTINGS = (
+    Setting("push endpoint", "push_config", lambda s: s.push_config.push_endpoint),
+    Setting(
+        "OIDC service account",
+        "push_config",
+        lambda s: s.push_config.oidc_token.service_account_email,
+    ),
+    Setting("OIDC audience", "push_config", lambda s: s.push_config.oidc_token.audience),
+    Setting("ack deadline", "ack_deadline_seconds", lambda s: s.ack_deadline_seconds),
+    Setting(
+        "dead-letter topic", "dead_letter_policy", lambda s: s.dead_letter_policy.dead_letter_topic
+    ),
+    Setting(
+        "max delivery attempts",
+        "dead_letter_policy",
+        lambda s: s.dead_letter_policy.max_delivery_attempts,
+    ),
+    Setting(
+        "retry backoff",
+        "retry_policy",
+        lambda s: _backoff(s.retry_policy.minimum_backoff, s.retry_policy.maximum_backoff),
+    ),
+    Setting("message ordering", "enable_message_ordering", lambda s: s.enable_message_ordering),
 )
+DEAD_LETTER_SETTINGS = (PUSH_SETTINGS[3],)  # the ack deadline
+
+
+def _backoff(minimum: Any, maximum: Any) -> str:
+    if not (minimum or maximum):
+        return "none"
+    return f"{_seconds(minimum)}-{_seconds(maximum)} s"
+
+
+def _seconds(duration: Any) -> int:
+    # proto-plus gives a timedelta, raw protobuf a Duration
+    return int(duration.total_seconds()) if hasattr(duration, "total_seconds") else duration.seconds
 
 
 class ProvisionError(Exception):
@@ -115,12 +158,21 @@ def dead_letter_pull_subscription(layout: PubSubLayout) -> Subscription:
     )
 
 
-def drifted_fields(current: Subscription, desired: Subscription) -> list[str]:
+def drifted(
+    current: Subscription, desired: Subscription, settings: Sequence[Setting]
+) -> list[tuple[Setting, Any, Any]]:
+    """(setting, current value, desired value) for each setting that differs."""
     return [
-        name
-        for name in MANAGED_FIELDS
-        if getattr(type(current).pb(current), name) != getattr(type(desired).pb(desired), name)
+        (setting, setting.read(current), setting.read(desired))
+        for setting in settings
+        if setting.read(current) != setting.read(desired)
     ]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value) if value not in ("", None) else "none"
 
 
 def ensure_topic(publisher: pubsub_v1.PublisherClient, path: str) -> str:
@@ -132,7 +184,7 @@ def ensure_topic(publisher: pubsub_v1.PublisherClient, path: str) -> str:
 
 
 def ensure_subscription(
-    subscriber: pubsub_v1.SubscriberClient, desired: Subscription, managed: Sequence[str]
+    subscriber: pubsub_v1.SubscriberClient, desired: Subscription, settings: Sequence[Setting]
 ) -> str:
     try:
         subscriber.create_subscription(request=desired)
@@ -145,8 +197,9 @@ def ensure_subscription(
             f"{desired.name} is attached to {current.topic}, not {desired.topic}: "
             "delete it or choose another subscription name"
         )
-    changed = [name for name in drifted_fields(current, desired) if name in managed]
-    if "enable_message_ordering" in changed:
+    changed = drifted(current, desired, settings)
+    fields = list(dict.fromkeys(setting.field for setting, _, _ in changed))
+    if "enable_message_ordering" in fields:
         want = "on" if desired.enable_message_ordering else "off"
         raise ProvisionError(
             f"{desired.name} has message ordering "
@@ -157,9 +210,11 @@ def ensure_subscription(
     if not changed:
         return "up to date"
     subscriber.update_subscription(
-        request={"subscription": desired, "update_mask": field_mask_pb2.FieldMask(paths=changed)}
+        request={"subscription": desired, "update_mask": field_mask_pb2.FieldMask(paths=fields)}
     )
-    return "updated " + ", ".join(changed)
+    return "updated " + ", ".join(
+        f"{setting.name} ({_shown(was)} -> {_shown(now)})" for setting, was, now in changed
+    )
 
 
 def provision(
@@ -178,11 +233,11 @@ def provision(
     report.append(
         (
             dead_letters.name,
-            ensure_subscription(subscriber, dead_letters, ("ack_deadline_seconds",)),
+            ensure_subscription(subscriber, dead_letters, DEAD_LETTER_SETTINGS),
         )
     )
     push = push_subscription(layout)
-    report.append((push.name, ensure_subscription(subscriber, push, MANAGED_FIELDS)))
+    report.append((push.name, ensure_subscription(subscriber, push, PUSH_SETTINGS)))
     return report
 
 

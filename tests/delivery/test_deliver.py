@@ -256,6 +256,7 @@ def test_one_log_line_per_message_with_its_outcome_and_no_secrets(
     assert line["idempotency_key"] == "m-log-00001"
     assert line["saasquatch_status"] == 200
     assert line["calls"] == 3
+    assert 0 < line["saasquatch_ms"] <= line["latency_ms"]
     assert line["pubsub_message_id"] == "777"
     assert line["delivery_attempt"] == 2
     assert line["status"] == 200

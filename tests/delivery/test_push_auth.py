@@ -237,3 +237,82 @@ def test_unreachable_certificates_are_503_so_pubsub_retries(
 def test_without_push_audience_no_token_is_needed(make_deliver: MakeDeliver) -> None:
     """The default: Cloud Run checks the token before the request reaches the code."""
     assert push(make_deliver(), None).status_code == 200
+
+
+# --- behind Cloud Run's IAM check: the signature arrives removed --------------------------------
+
+
+def stripped(token: str) -> str:
+    """The token as Cloud Run passes it on after checking it: its signature replaced."""
+    header, payload, _signature = token.split(".")
+    return f"{header}.{payload}.SIGNATURE_REMOVED_BY_GOOGLE"
+
+
+@pytest.fixture
+def behind_cloud_run(make_deliver: MakeDeliver, certs: CertsServer) -> Any:
+    return make_deliver(
+        PUSH_AUDIENCE=AUDIENCE,
+        PUSH_SERVICE_ACCOUNT=PUSH_ACCOUNT,
+        PUSH_CERTS_URL=certs.url,
+        PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN="true",
+    )
+
+
+def test_behind_cloud_run_the_push_accounts_stripped_token_is_accepted(
+    behind_cloud_run: Any, google_key: SigningKey, saasquatch_api: SaaSquatchStandIn
+) -> None:
+    answer = push(behind_cloud_run, stripped(google_key.token()))
+    assert answer.status_code == 200
+    assert len(saasquatch_api.requests) == 1
+
+
+def test_behind_cloud_run_an_invokers_own_token_is_403(
+    behind_cloud_run: Any, google_key: SigningKey, saasquatch_api: SaaSquatchStandIn
+) -> None:
+    """The second lock: an Owner or Editor passes Cloud Run's invoker check with their own
+    identity token, and deliver refuses the forged envelope they post."""
+    owner = stripped(google_key.token(email="alice@acme.example", aud=AUDIENCE))
+    assert push(behind_cloud_run, owner).status_code == 403
+    assert saasquatch_api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        ({"aud": "https://someone-else.example/"}, "wrong audience"),
+        ({"exp": int(time.time()) - 600, "iat": int(time.time()) - 4200}, "expired"),
+        ({"iat": int(time.time()) + 600}, "not valid yet"),
+        ({"iss": "https://evil.example"}, "not issued by Google"),
+        ({"exp": "soon"}, "malformed"),
+    ],
+)
+def test_behind_cloud_run_the_claims_are_still_checked(
+    behind_cloud_run: Any, google_key: SigningKey, claims: dict[str, Any], why: str
+) -> None:
+    answer = push(behind_cloud_run, stripped(google_key.token(**claims)))
+    assert answer.status_code == 401
+    assert why in answer.json["error"]
+
+
+def test_behind_cloud_run_a_signed_token_is_still_verified(
+    behind_cloud_run: Any, google_key: SigningKey
+) -> None:
+    assert push(behind_cloud_run, google_key.token()).status_code == 200
+    forger = SigningKey("kid-google-1")
+    assert push(behind_cloud_run, forger.token()).status_code == 401
+    assert push(behind_cloud_run, "x.y.SIGNATURE_REMOVED_BY_GOOGLE").status_code == 401
+
+
+def test_elsewhere_a_token_without_its_signature_is_401(
+    push_client: Any, google_key: SigningKey, saasquatch_api: SaaSquatchStandIn
+) -> None:
+    """Without Cloud Run's check in front, anyone can write claims and remove the signature."""
+    answer = push(push_client, stripped(google_key.token()))
+    assert answer.status_code == 401
+    assert "PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN" in answer.json["error"]
+    assert saasquatch_api.requests == []
+
+
+def test_the_cloud_run_switch_alone_stops_deliver_at_start(make_deliver: MakeDeliver) -> None:
+    with pytest.raises(ConfigError, match="PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN"):
+        make_deliver(PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN="true")
