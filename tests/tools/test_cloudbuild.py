@@ -1,6 +1,7 @@
-"""`cloudbuild.yaml`: it parses, every script is valid bash, and running the deploy steps with a
-stand-in `gcloud` (recording its arguments) and the real provisioning CLI against the emulator
-deploys and wires what docs/deploy.md promises."""
+"""`cloudbuild.yaml`: it parses, every script is valid bash, and running its steps in order with
+a stand-in `gcloud` (recording its arguments) and the real provisioning CLI against the emulator
+deploys, wires and watches what docs/deploy.md promises. Every gcloud call the steps make is then
+replayed through the installed Cloud SDK's own argument parser."""
 
 from __future__ import annotations
 
@@ -19,51 +20,63 @@ from google.cloud import pubsub_v1
 from tools.emulator import Emulator
 from tools.processes import ROOT
 
+from ..support.gcloud import StandInGcloud, parse_problems
 from ..support.processes import Processes
 
 BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 STEPS = {step["id"]: step for step in BUILD["steps"]}
 PROJECT_ID = "acme-growth"
 PROJECT_NUMBER = "123456789012"
+TENANT = "a1b2c3d4e5f6g"
+DELIVER_URL = "https://segment-deliver-x7y8z9-uc.a.run.app"
 # Values a user may have in their shell while running the build; none may reach a command line.
 SECRET_VALUES = {"SAASQUATCH_API_KEY": "sq-live-9f8e7d6c5b4a", "INGEST_TOKEN": "seg-tok-1a2b3c4d"}
+PUSH_ACCOUNT = f"segment-push@{PROJECT_ID}.iam.gserviceaccount.com"
+DEPLOYER = f"segment-deployer@{PROJECT_ID}.iam.gserviceaccount.com"
 
-STAND_IN_GCLOUD = """#!{python}
-import json, os, sys
-with open(os.environ["GCLOUD_LOG"], "a") as log:
-    log.write(json.dumps(sys.argv[1:]) + "\\n")
-if sys.argv[1:4] == ["run", "services", "describe"]:
-    print(f"https://{{sys.argv[4]}}-x7y8z9-uc.a.run.app")
-"""
-STAND_IN_PIP = "#!/bin/sh\nexit 0\n"
-# The project's interpreter (a wrapper, not a link: a venv is found from the path it runs as).
+# How the stand-in answers what the steps ask: the repository exists, ingest is public, deliver
+# is not, deliver has a URL, and no monitoring resource exists yet.
+ANSWERS: list[dict[str, Any]] = [
+    {"has": ["artifacts", "repositories", "describe"], "stdout": "cloud-run-source-deploy\n"},
+    {"has": ["get-iam-policy", "segment-ingest"], "stdout": "allUsers\n"},
+    {"has": ["get-iam-policy", "segment-deliver"], "stdout": f"serviceAccount:{PUSH_ACCOUNT}\n"},
+    {"has": ["run", "services", "describe"], "stdout": f"{DELIVER_URL}\n"},
+    {"has": ["describe", "--format", "json"], "rc": 1},
+    {"has": ["policies", "list"], "stdout": "[]"},
+]
+
+# The project's interpreter, as `python` and `python3` (a wrapper, not a link: a venv is found
+# from the path it runs as); pip installs nothing (the venv has it all).
 STAND_IN_PYTHON = '#!/bin/sh\nexec "{python}" "$@"\n'
+STAND_IN_PIP = "#!/bin/sh\nexit 0\n"
 
 
 def test_it_parses_and_maps_substitutions_into_the_scripts() -> None:
     assert BUILD["options"]["automapSubstitutions"] is True
+    assert BUILD["options"]["logging"] == "CLOUD_LOGGING_ONLY"  # needed with --service-account
     assert list(STEPS) == [
+        "settings",
         "test",
-        "secret-access",
+        "source-repository",
         "deploy-ingest",
+        "ingest-is-public",
         "deploy-deliver",
         "provision",
         "pubsub-access",
+        "monitoring",
     ]
     for step in BUILD["steps"]:
         assert set(step) <= {"id", "name", "waitFor", "script"}, step["id"]
 
 
 def test_every_substitution_a_script_uses_has_a_default() -> None:
+    def used(step: dict[str, Any]) -> set[str]:
+        return set(re.findall(r"\$\{?(_[A-Z0-9_]+)", step["script"] + step["name"]))
+
     defined = set(BUILD["substitutions"])
     for step in BUILD["steps"]:
-        used = set(re.findall(r"\$\{?(_[A-Z0-9_]+)", step["script"] + step["name"]))
-        assert used <= defined, (step["id"], used - defined)
-    unused = defined - {
-        name
-        for step in BUILD["steps"]
-        for name in re.findall(r"\$\{?(_[A-Z0-9_]+)", step["script"] + step["name"])
-    }
+        assert used(step) <= defined, (step["id"], used(step) - defined)
+    unused = defined - {name for step in BUILD["steps"] for name in used(step)}
     assert not unused, f"substitutions nothing reads: {unused}"
 
 
@@ -76,59 +89,90 @@ def test_each_script_is_valid_bash(step_id: str, tmp_path: Path, processes: Proc
     assert STEPS[step_id]["script"].startswith("#!/usr/bin/env bash\nset -euo pipefail\n")
 
 
-def test_the_tests_run_first_and_everything_else_waits_for_them() -> None:
+def test_settings_and_tests_come_first_and_the_deploys_one_after_the_other() -> None:
+    waits = {step["id"]: step.get("waitFor") for step in BUILD["steps"]}
+    assert waits["settings"] == waits["test"] == ["-"]  # both at once, from the start
     assert "make test" in STEPS["test"]["script"]
-    assert STEPS["secret-access"]["waitFor"] == ["test"]
-    assert {"deploy-ingest", "deploy-deliver"} <= {
-        step["id"] for step in BUILD["steps"] if step.get("waitFor") == ["secret-access"]
-    }
+    assert waits["source-repository"] == ["settings", "test"]
+    assert waits["deploy-ingest"] == ["source-repository"]
+    # Not side by side: two source deploys race to create what they share.
+    assert waits["deploy-deliver"] == ["deploy-ingest"]
+    assert waits["ingest-is-public"] == ["deploy-ingest"]
+    assert waits["provision"] == ["deploy-deliver"]
+    assert set(waits["pubsub-access"]) == {"provision", "ingest-is-public"}
 
 
-@pytest.fixture(scope="module")
-def deployed(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run every step after `test` in order, as Cloud Build would, with stand-ins on PATH."""
-    emulator.reset()
-    tmp_path = tmp_path_factory.mktemp("build")
+def test_every_image_is_pinned_and_the_tests_run_on_the_runtimes_python() -> None:
+    substitutions = BUILD["substitutions"]
+    for step in BUILD["steps"]:
+        image = re.sub(r"\$\{(_\w+)\}", lambda m: substitutions[m.group(1)], step["name"])
+        tag = image.rsplit(":", 1)[1]
+        assert re.search(r"\d+\.\d+\.\d+", tag), f"{step['id']}: {image} is not pinned"
+    assert substitutions["_PYTHON_BASE_IMAGE"] == "python311"
+    assert substitutions["_PYTHON_IMAGE"].startswith("python:3.11.")
+    assert STEPS["test"]["name"] == "${_PYTHON_IMAGE}"
+    version = substitutions["_GCLOUD_VERSION"]
+    assert substitutions["_GCLOUD_IMAGE"].endswith(f":{version}-stable")
+
+
+def run_steps(
+    tmp_path: Path, answers: list[dict[str, Any]], emulator_host: str, **overrides: str
+) -> dict[str, Any]:
+    """Every step after `test`, in order, as Cloud Build would, with stand-ins on PATH; stops at
+    the first that fails."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    gcloud = bin_dir / "gcloud"
-    gcloud.write_text(STAND_IN_GCLOUD.format(python=sys.executable))
+    gcloud = StandInGcloud(bin_dir)
+    gcloud.answer(answers)
+    for name in ("python", "python3"):
+        (bin_dir / name).write_text(STAND_IN_PYTHON.format(python=sys.executable))
     (bin_dir / "pip").write_text(STAND_IN_PIP)
-    (bin_dir / "python").write_text(STAND_IN_PYTHON.format(python=sys.executable))
     for program in bin_dir.iterdir():
         program.chmod(0o755)
     workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    log = tmp_path / "gcloud.log"
+    workspace.symlink_to(ROOT)  # the build runs in the source tree
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "HOME": str(tmp_path),
-        "GCLOUD_LOG": str(log),
         "PYTHONPATH": str(ROOT),
-        "PUBSUB_EMULATOR_HOST": emulator.host,
+        "PUBSUB_EMULATOR_HOST": emulator_host,
         "PROJECT_ID": PROJECT_ID,
         "PROJECT_NUMBER": PROJECT_NUMBER,
+        **gcloud.env(),
         **SECRET_VALUES,
         **{name: str(value) for name, value in BUILD["substitutions"].items()},
-        "_SAASQUATCH_TENANT_ALIAS": "a1b2c3d4e5f6g",
+        "_SAASQUATCH_TENANT_ALIAS": TENANT,
+        **overrides,
     }
-    outputs = {}
-    for step in BUILD["steps"][1:]:
+    outputs: dict[str, str] = {}
+    failed = None
+    for step in BUILD["steps"]:
+        if step["id"] == "test":
+            continue
         script = tmp_path / f"{step['id']}.sh"
         script.write_text(step["script"])
         result = subprocess.run(
             ["bash", str(script)],
-            cwd=workspace,
+            cwd=tmp_path,
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=180,
             check=False,
         )
-        assert result.returncode == 0, (step["id"], result.stdout, result.stderr)
         outputs[step["id"]] = result.stdout + result.stderr
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    return {"calls": calls, "outputs": outputs}
+        if result.returncode != 0:
+            failed = step["id"]
+            break
+    (tmp_path / "deliver_url").unlink(missing_ok=True)
+    return {"calls": gcloud.calls(), "outputs": outputs, "failed": failed}
+
+
+@pytest.fixture(scope="module")
+def deployed(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    emulator.reset()
+    build = run_steps(tmp_path_factory.mktemp("build"), ANSWERS, emulator.host)
+    assert build["failed"] is None, build["outputs"]
+    return build
 
 
 def option(call: list[str], name: str) -> str:
@@ -141,23 +185,32 @@ def env_vars(call: list[str]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in value[3:].split("|"))
 
 
+def deploys(build: dict[str, Any]) -> dict[str, list[str]]:
+    return {call[2]: call for call in build["calls"] if call[:2] == ["run", "deploy"]}
+
+
 def test_both_services_are_deployed_from_source_with_their_targets(
     deployed: dict[str, Any],
 ) -> None:
-    deploys = {call[2]: call for call in deployed["calls"] if call[:2] == ["run", "deploy"]}
-    assert set(deploys) == {"segment-ingest", "segment-deliver"}
-    ingest, deliver = deploys["segment-ingest"], deploys["segment-deliver"]
+    both = deploys(deployed)
+    assert set(both) == {"segment-ingest", "segment-deliver"}
+    ingest, deliver = both["segment-ingest"], both["segment-deliver"]
     for call, target in ((ingest, "ingest"), (deliver, "deliver")):
         assert option(call, "--source") == "."
         assert option(call, "--function") == target
         assert option(call, "--region") == "us-central1"
         assert option(call, "--base-image") == "python311"
+        # The source build runs as the deployer, not as the Compute default account.
+        assert option(call, "--build-service-account") == (
+            f"projects/{PROJECT_ID}/serviceAccounts/{DEPLOYER}"
+        )
+        # As many requests per instance as it has threads: none waits inside for a thread.
+        assert option(call, "--concurrency") == env_vars(call)["THREADS"] == "32"
     assert "--allow-unauthenticated" in ingest
     assert "--no-allow-unauthenticated" in deliver
     assert "--allow-unauthenticated" not in deliver
-    assert (
-        option(ingest, "--service-account")
-        == f"segment-ingest@{PROJECT_ID}.iam.gserviceaccount.com"
+    assert option(ingest, "--service-account") == (
+        f"segment-ingest@{PROJECT_ID}.iam.gserviceaccount.com"
     )
     assert option(deliver, "--service-account") == (
         f"segment-deliver@{PROJECT_ID}.iam.gserviceaccount.com"
@@ -173,47 +226,59 @@ def test_both_services_are_deployed_from_source_with_their_targets(
         "MAX_BODY_BYTES": "8388608",
         "LOG_LEVEL": "INFO",
     }
-    # Sized together with MAX_BODY_BYTES: every thread may hold a maximum body.
+    assert "--clear-secrets" in ingest  # no shared secret asked for
+    # Sized from the body limit (every thread may hold a maximum body) and the push size.
     assert option(ingest, "--memory") == "3Gi"
-    # As many requests per instance as it has threads: none waits inside for a thread.
-    for call in (ingest, deliver):
-        assert option(call, "--concurrency") == env_vars(call)["THREADS"] == "32"
+    assert option(deliver, "--memory") == "1Gi"
     # Past these Cloud Run closes the connection; deliver's matches the ack deadline.
     assert option(ingest, "--timeout") == "30"
     assert option(deliver, "--timeout") == "60"
-    assert "--memory" not in deliver
     deliver_env = env_vars(deliver)
     assert deliver_env["THREADS"] == "32"
-    assert deliver_env["SAASQUATCH_TENANT_ALIAS"] == "a1b2c3d4e5f6g"
+    assert deliver_env["SAASQUATCH_TENANT_ALIAS"] == TENANT
     assert deliver_env["SAASQUATCH_API_KEY_SECRET"] == (
         f"projects/{PROJECT_ID}/secrets/saasquatch-api-key/versions/latest"
     )
+    assert deliver_env["DRY_RUN"] == "false"
     assert deliver_env["EVENT_KEY_MAP"] == "{}"
-    assert "DRY_RUN" not in deliver_env
 
 
-def test_the_push_subscription_has_the_dead_letter_topic_and_the_oidc_account(
+def test_deliver_has_two_locks_on_one_fixed_audience(deployed: dict[str, Any]) -> None:
+    """Cloud Run admits only the push account for the custom audience; deliver itself checks
+    the account and the audience of the token Cloud Run passes on."""
+    deliver = deploys(deployed)["segment-deliver"]
+    assert option(deliver, "--set-custom-audiences") == "segment-saasquatch-deliver"
+    deliver_env = env_vars(deliver)
+    assert deliver_env["PUSH_AUDIENCE"] == "segment-saasquatch-deliver"
+    assert deliver_env["PUSH_SERVICE_ACCOUNT"] == PUSH_ACCOUNT
+    assert deliver_env["PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN"] == "true"
+    subscription = pubsub_v1.SubscriberClient().get_subscription(
+        subscription=f"projects/{PROJECT_ID}/subscriptions/segment-events-deliver"
+    )
+    assert subscription.push_config.push_endpoint == DELIVER_URL
+    assert subscription.push_config.oidc_token.service_account_email == PUSH_ACCOUNT
+    assert subscription.push_config.oidc_token.audience == "segment-saasquatch-deliver"
+
+
+def test_the_push_subscription_has_the_dead_letter_topic_and_its_policies(
     deployed: dict[str, Any],
 ) -> None:
-    url = "https://segment-deliver-x7y8z9-uc.a.run.app"
     subscription = pubsub_v1.SubscriberClient().get_subscription(
         subscription=f"projects/{PROJECT_ID}/subscriptions/segment-events-deliver"
     )
     assert subscription.topic == f"projects/{PROJECT_ID}/topics/segment-events"
-    assert subscription.push_config.push_endpoint == url
-    assert subscription.push_config.oidc_token.service_account_email == (
-        f"segment-push@{PROJECT_ID}.iam.gserviceaccount.com"
-    )
-    assert subscription.push_config.oidc_token.audience == url
     assert subscription.dead_letter_policy.dead_letter_topic == (
         f"projects/{PROJECT_ID}/topics/segment-events-dead-letter"
     )
     assert subscription.dead_letter_policy.max_delivery_attempts == 10
     assert subscription.retry_policy.minimum_backoff.seconds == 10
     assert subscription.ack_deadline_seconds == 60
+    assert "created" in deployed["outputs"]["provision"]
 
 
-def test_the_iam_bindings_the_pipeline_needs_and_no_more(deployed: dict[str, Any]) -> None:
+def test_the_build_grants_only_what_changes_with_each_deploy(deployed: dict[str, Any]) -> None:
+    """Secrets and service accounts are granted once, in the one-time setup: the deployer holds
+    no admin role on either."""
     agent = f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
     def sa(name: str) -> str:
@@ -225,28 +290,7 @@ def test_the_iam_bindings_the_pipeline_needs_and_no_more(deployed: dict[str, Any
         if "add-iam-policy-binding" in call
     }
     assert bindings == {
-        (
-            "secrets",
-            "add-iam-policy-binding",
-            "--project",
-            sa("segment-ingest"),
-            "roles/secretmanager.secretAccessor",
-        ),
-        (
-            "secrets",
-            "add-iam-policy-binding",
-            "--project",
-            sa("segment-deliver"),
-            "roles/secretmanager.secretAccessor",
-        ),
         ("run", "services", "segment-deliver", sa("segment-push"), "roles/run.invoker"),
-        (
-            "iam",
-            "service-accounts",
-            "segment-push@acme-growth.iam.gserviceaccount.com",
-            agent,
-            "roles/iam.serviceAccountTokenCreator",
-        ),
         ("pubsub", "topics", "segment-events-dead-letter", agent, "roles/pubsub.publisher"),
         ("pubsub", "subscriptions", "segment-events-deliver", agent, "roles/pubsub.subscriber"),
         ("pubsub", "topics", "segment-events", sa("segment-ingest"), "roles/pubsub.publisher"),
@@ -258,13 +302,21 @@ def test_the_iam_bindings_the_pipeline_needs_and_no_more(deployed: dict[str, Any
             "roles/pubsub.publisher",
         ),
     }
-    secret_grants = {
-        call[2]: option(call, "--member") for call in deployed["calls"] if call[0] == "secrets"
-    }
-    assert secret_grants == {
-        "segment-ingest-token": sa("segment-ingest"),
-        "saasquatch-api-key": sa("segment-deliver"),
-    }, "each runtime account reads only its own secret"
+    assert not [call for call in deployed["calls"] if call[0] in {"secrets", "iam"}]
+
+
+def test_the_monitoring_is_created_from_the_files(deployed: dict[str, Any]) -> None:
+    created = [
+        call
+        for call in deployed["calls"]
+        if "create" in call and ("metrics" in call or "dashboards" in call or "policies" in call)
+    ]
+    metrics = {call[3] for call in created if call[:2] == ["logging", "metrics"]}
+    assert metrics == {path.stem for path in (ROOT / "monitoring" / "metrics").glob("*.json")}
+    assert sum(1 for call in created if "dashboards" in call) == 1
+    policies = [call for call in created if "policies" in call]
+    assert len(policies) == len(list((ROOT / "monitoring" / "alerts").glob("*.json")))
+    assert "no notification channels given" in deployed["outputs"]["monitoring"]
 
 
 def test_no_secret_value_is_on_any_command_line(deployed: dict[str, Any]) -> None:
@@ -276,25 +328,77 @@ def test_no_secret_value_is_on_any_command_line(deployed: dict[str, Any]) -> Non
             assert not {"SAASQUATCH_API_KEY", "INGEST_TOKEN"} & set(env_vars(call))
 
 
-def test_without_a_tenant_deliver_is_deployed_dry(tmp_path: Path, processes: Processes) -> None:
-    script = tmp_path / "deliver.sh"
-    script.write_text(STEPS["deploy-deliver"]["script"])
-    log = tmp_path / "gcloud.log"
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "gcloud").write_text(STAND_IN_GCLOUD.format(python=sys.executable))
-    (bin_dir / "gcloud").chmod(0o755)
-    env = {
-        "PATH": f"{bin_dir}:/usr/bin:/bin",
-        "GCLOUD_LOG": str(log),
-        "PROJECT_ID": PROJECT_ID,
-        **{name: str(value) for name, value in BUILD["substitutions"].items()},
-    }
-    result = processes.run(["bash", str(script)], cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr
-    assert "dry-run mode" in result.stdout
-    [deploy] = [json.loads(line) for line in log.read_text().splitlines() if '"deploy"' in line]
-    deliver_env = env_vars(deploy)
+def test_every_gcloud_call_of_the_build_parses_with_the_installed_sdk(
+    deployed: dict[str, Any], processes: Processes
+) -> None:
+    assert len(deployed["calls"]) > 20
+    assert parse_problems(deployed["calls"], cwd=ROOT) == []
+
+
+# --- the build refuses what would deploy something broken ---------------------------------------
+
+
+def steps_with(tmp_path: Path, emulator: Emulator, answers: list[dict[str, Any]], **subs: str):
+    emulator.reset()
+    return run_steps(tmp_path, answers, emulator.host, **subs)
+
+
+def test_without_a_tenant_the_build_stops_before_anything_unless_dry_run_is_asked_for(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    stopped = steps_with(tmp_path / "a", emulator, ANSWERS, _SAASQUATCH_TENANT_ALIAS="")
+    assert stopped["failed"] == "settings"
+    [line] = stopped["outputs"]["settings"].strip().splitlines()
+    assert "_SAASQUATCH_TENANT_ALIAS is empty" in line and "_DRY_RUN=true" in line
+    assert stopped["calls"] == []
+    dry = steps_with(
+        tmp_path / "b", emulator, ANSWERS, _SAASQUATCH_TENANT_ALIAS="", _DRY_RUN="true"
+    )
+    assert dry["failed"] is None
+    deliver_env = env_vars(deploys(dry)["segment-deliver"])
     assert deliver_env["DRY_RUN"] == "true"
     assert "SAASQUATCH_API_KEY_SECRET" not in deliver_env
-    assert os.path.exists(tmp_path / "deliver_url")
+
+
+def test_a_shared_secret_is_passed_by_reference(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    build = steps_with(tmp_path, emulator, ANSWERS, _SEGMENT_SHARED_SECRET="segment-shared-secret")
+    ingest = deploys(build)["segment-ingest"]
+    assert option(ingest, "--set-secrets") == "SEGMENT_SHARED_SECRET=segment-shared-secret:latest"
+    assert "--clear-secrets" not in ingest
+
+
+@pytest.mark.parametrize(
+    ("answer", "failed", "says"),
+    [
+        (
+            {"has": ["artifacts", "repositories", "describe"], "rc": 1},
+            "source-repository",
+            "create it once",
+        ),
+        (
+            {"has": ["get-iam-policy", "segment-ingest"], "stdout": "user:owner@acme.example\n"},
+            "ingest-is-public",
+            "Segment would get 403 on every request",
+        ),
+        (
+            {"has": ["get-iam-policy", "segment-deliver"], "stdout": "allUsers\n"},
+            "deploy-deliver",
+            "must be reachable by the push account only",
+        ),
+    ],
+    ids=["no repository", "ingest not public", "deliver public"],
+)
+def test_a_deploy_that_would_not_work_fails_the_build_with_one_line(
+    tmp_path: Path,
+    emulator: Emulator,
+    processes: Processes,
+    answer: dict[str, Any],
+    failed: str,
+    says: str,
+) -> None:
+    build = steps_with(tmp_path, emulator, [answer, *ANSWERS])
+    assert build["failed"] == failed
+    assert says in build["outputs"][failed].strip().splitlines()[-1]
+    assert os.path.exists(tmp_path / "bin" / "gcloud")

@@ -1,0 +1,79 @@
+"""A local HTTP server answering like Cloud Storage (bucket lookups, uploads) and Cloud Build
+(create a build, get it) as `gcloud builds submit` calls them, recording each build it is asked
+to run. Every build succeeds at once."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .local_http import LocalServer, QuietHandler, answer_json
+
+BUILD_ID = "b-0001"
+OPERATION_METADATA = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"
+
+
+class CloudBuildStandIn:
+    def __init__(self) -> None:
+        self.builds: list[dict[str, Any]] = []  # the bodies of the builds asked for
+        self.uploads: list[str] = []  # object names
+        stand_in = self
+
+        class Handler(QuietHandler):
+            def _answer(self) -> None:
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if bucket := re.fullmatch(r"/storage/v1/b/([^/]+)", url.path):
+                    name = unquote(bucket.group(1))
+                    return answer_json(self, 200, {"id": name, "name": name, "location": "US"})
+                if url.path == "/storage/v1/b":
+                    name = query["prefix"][0]
+                    return answer_json(self, 200, {"items": [{"id": name, "name": name}]})
+                if upload := re.fullmatch(r"/upload/storage/v1/b/([^/]+)/o", url.path):
+                    # multipart: the object's metadata (with its size) comes first, as JSON
+                    size = re.search(rb'"size": "(\d+)"', body)
+                    name = query["name"][0]
+                    stand_in.uploads.append(name)
+                    return answer_json(
+                        self,
+                        200,
+                        {
+                            "name": name,
+                            "bucket": upload.group(1),
+                            "generation": "1",
+                            "size": size.group(1).decode() if size else str(len(body)),
+                        },
+                    )
+                builds = re.fullmatch(r"/v1/projects/([^/]+)/locations/([^/]+)/builds", url.path)
+                if builds and self.command == "POST":
+                    build = json.loads(body)
+                    stand_in.builds.append(build)
+                    project = builds.group(1)
+                    metadata = {
+                        "@type": OPERATION_METADATA,
+                        "build": {"id": BUILD_ID, "projectId": project, "status": "QUEUED"},
+                    }
+                    return answer_json(
+                        self, 200, {"name": f"operations/build/{project}/x", "metadata": metadata}
+                    )
+                if url.path.endswith(f"/builds/{BUILD_ID}"):
+                    finished = {**stand_in.builds[-1], "id": BUILD_ID, "status": "SUCCESS"}
+                    return answer_json(self, 200, finished)
+                error = {"error": {"code": 404, "message": self.path, "status": "NOT_FOUND"}}
+                return answer_json(self, 404, error)
+
+            do_GET = do_POST = do_PUT = do_PATCH = _answer
+
+        self._server = LocalServer(Handler)
+        self.endpoint = f"{self._server.base_url}/"
+
+    def __enter__(self) -> CloudBuildStandIn:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.close()
