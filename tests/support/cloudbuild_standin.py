@@ -9,13 +9,13 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .local_http import LocalServer, QuietHandler, answer_json
+from .local_http import LocalServer, QuietHandler, StandIn, answer_json, google_error
 
 BUILD_ID = "b-0001"
 OPERATION_METADATA = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"
 
 
-class CloudBuildStandIn:
+class CloudBuildStandIn(StandIn):
     def __init__(self) -> None:
         self.builds: list[dict[str, Any]] = []  # the bodies of the builds asked for
         self.uploads: list[str] = []  # object names
@@ -63,17 +63,9 @@ class CloudBuildStandIn:
                 if url.path.endswith(f"/builds/{BUILD_ID}"):
                     finished = {**stand_in.builds[-1], "id": BUILD_ID, "status": "SUCCESS"}
                     return answer_json(self, 200, finished)
-                error = {"error": {"code": 404, "message": self.path, "status": "NOT_FOUND"}}
-                return answer_json(self, 404, error)
+                return answer_json(self, 404, google_error(404, "NOT_FOUND", self.path))
 
             do_GET = do_POST = do_PUT = do_PATCH = _answer
 
         self._server = LocalServer(Handler)
         self.endpoint = f"{self._server.base_url}/"
-
-    def __enter__(self) -> CloudBuildStandIn:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.close()

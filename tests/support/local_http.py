@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 def answer(
@@ -64,3 +64,21 @@ class LocalServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class StandIn:
+    """A stand-in whose server (`self._server`, made by the subclass) runs inside `with`."""
+
+    _server: LocalServer
+
+    def __enter__(self) -> Self:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.close()
+
+
+def google_error(code: int, status: str, message: str) -> dict[str, Any]:
+    """An error body as Google's REST APIs write it."""
+    return {"error": {"code": code, "message": message, "status": status}}

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from .local_http import LocalServer, QuietHandler, answer_json
+from .local_http import LocalServer, QuietHandler, StandIn, answer_json, google_error
 
 _ROUTES = (
     ("metrics", re.compile(r"^/v2/projects/([^/]+)/metrics(?:/([^/?]+))?$")),
@@ -32,7 +32,7 @@ def stored(value: Any) -> Any:
     return value
 
 
-class MonitoringStandIn:
+class MonitoringStandIn(StandIn):
     def __init__(self) -> None:
         self.metrics: dict[str, dict[str, Any]] = {}
         self.dashboards: dict[str, dict[str, Any]] = {}
@@ -55,24 +55,28 @@ class MonitoringStandIn:
             def _answer(self) -> None:
                 kind, project, name, body = self._route()
                 if not kind:
-                    return answer_json(self, 404, _error(404, "NOT_FOUND", self.path))
+                    return answer_json(self, 404, google_error(404, "NOT_FOUND", self.path))
                 store = getattr(stand_in, kind)
                 if self.command == "GET" and name is None:
                     return answer_json(self, 200, {"alertPolicies": list(store.values())})
                 if self.command == "GET":
                     if name not in store:
-                        return answer_json(self, 404, _error(404, "NOT_FOUND", f"{name} not found"))
+                        return answer_json(
+                            self, 404, google_error(404, "NOT_FOUND", f"{name} not found")
+                        )
                     return answer_json(self, 200, store[name])
                 if self.command == "POST":
                     name = self._new_name(kind, project, body)
                     if name in store:
                         message = f"{name} already exists"
-                        return answer_json(self, 409, _error(409, "ALREADY_EXISTS", message))
+                        return answer_json(self, 409, google_error(409, "ALREADY_EXISTS", message))
                 elif name not in store:
-                    return answer_json(self, 404, _error(404, "NOT_FOUND", f"{name} not found"))
+                    return answer_json(
+                        self, 404, google_error(404, "NOT_FOUND", f"{name} not found")
+                    )
                 elif kind == "dashboards" and body.get("etag") != store[name]["etag"]:
                     message = "etag does not match the dashboard's"
-                    return answer_json(self, 409, _error(409, "ABORTED", message))
+                    return answer_json(self, 409, google_error(409, "ABORTED", message))
                 store[name] = self._as_kept(kind, project, name, body)
                 return answer_json(self, 200, store[name])
 
@@ -108,14 +112,3 @@ class MonitoringStandIn:
 
         self._server = LocalServer(Handler)
         self.endpoint = f"{self._server.base_url}/"
-
-    def __enter__(self) -> MonitoringStandIn:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.close()
-
-
-def _error(code: int, status: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "status": status}}

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .local_http import LocalServer, QuietHandler, answer, answer_json
+from .local_http import LocalServer, QuietHandler, StandIn, answer, answer_json
 
 TENANT = "test_abc123"
 API_KEY = "TEST_sq_5e1f0c7a9b"
@@ -104,7 +104,7 @@ def any_request(_request: Recorded) -> bool:
     return True
 
 
-class SaaSquatchStandIn:
+class SaaSquatchStandIn(StandIn):
     def __init__(self, tenant: str = TENANT, api_key: str = API_KEY, port: int = 0) -> None:
         self.tenant = tenant
         self.api_keys = {api_key}
@@ -116,13 +116,6 @@ class SaaSquatchStandIn:
         self._lock = threading.Lock()
         self._server = LocalServer(self._handler(), port)
         self.base_url = self._server.base_url
-
-    def __enter__(self) -> SaaSquatchStandIn:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.close()
 
     # --- test controls --------------------------------------------------------------------------
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from .local_http import LocalServer, QuietHandler, answer_json
+from .local_http import LocalServer, QuietHandler, StandIn, answer_json, google_error
 
 
-class SecretManagerStandIn:
+class SecretManagerStandIn(StandIn):
     def __init__(self) -> None:
         self.values: dict[str, str] = {}  # full version name -> secret text
         self.down = False
@@ -23,17 +23,19 @@ class SecretManagerStandIn:
                 stand_in.requests.append(self.path)
                 if stand_in.down:
                     return self._json(
-                        503, _error(503, "UNAVAILABLE", "The service is unavailable.")
+                        503, google_error(503, "UNAVAILABLE", "The service is unavailable.")
                     )
                 name = self.path.split("?", 1)[0].removeprefix("/v1/").removesuffix(":access")
                 if name in stand_in.disabled:
                     message = f"Secret Version [{name}] is in DISABLED state."
-                    return self._json(400, _error(400, "FAILED_PRECONDITION", message))
+                    return self._json(400, google_error(400, "FAILED_PRECONDITION", message))
                 if (
                     not self.path.split("?", 1)[0].endswith(":access")
                     or name not in stand_in.values
                 ):
-                    return self._json(404, _error(404, "NOT_FOUND", f"Secret [{name}] not found."))
+                    return self._json(
+                        404, google_error(404, "NOT_FOUND", f"Secret [{name}] not found.")
+                    )
                 data = base64.b64encode(stand_in.values[name].encode()).decode()
                 return self._json(200, {"name": name, "payload": {"data": data}})
 
@@ -42,14 +44,3 @@ class SecretManagerStandIn:
 
         self._server = LocalServer(Handler)
         self.endpoint = self._server.base_url
-
-    def __enter__(self) -> SecretManagerStandIn:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.close()
-
-
-def _error(code: int, status: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "status": status}}
