@@ -26,6 +26,7 @@ class Reason(StrEnum):
     # delivered, with a note
     USER_CREATED = "user_created"
     ALREADY_DELIVERED = "already_delivered"
+    ALREADY_IN_LEDGER = "already_in_ledger"
     ALREADY_DELETED = "already_deleted"
     # ignored
     ANONYMOUS = "anonymous"
@@ -41,6 +42,7 @@ class Reason(StrEnum):
     API_KEY_UNAVAILABLE = "api_key_unavailable"
     USER_NOT_FOUND_AFTER_UPSERT = "user_not_found_after_upsert"
     DEAD_LETTER_PUBLISH_FAILED = "dead_letter_publish_failed"
+    LEDGER_UNAVAILABLE = "ledger_unavailable"
     PUBLISH_FAILED = "publish_failed"
     TOKEN_STORE_UNAVAILABLE = "token_store_unavailable"
     PUSH_CERTS_UNAVAILABLE = "push_certs_unavailable"
@@ -81,7 +83,12 @@ class Reason(StrEnum):
 
 
 _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
-    Outcome.DELIVERED: (Reason.USER_CREATED, Reason.ALREADY_DELIVERED, Reason.ALREADY_DELETED),
+    Outcome.DELIVERED: (
+        Reason.USER_CREATED,
+        Reason.ALREADY_DELIVERED,
+        Reason.ALREADY_IN_LEDGER,
+        Reason.ALREADY_DELETED,
+    ),
     Outcome.IGNORED: (
         Reason.ANONYMOUS,
         Reason.UNSUPPORTED_TYPE,
@@ -97,6 +104,7 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.API_KEY_UNAVAILABLE,
         Reason.USER_NOT_FOUND_AFTER_UPSERT,
         Reason.DEAD_LETTER_PUBLISH_FAILED,
+        Reason.LEDGER_UNAVAILABLE,
         Reason.PUBLISH_FAILED,
         Reason.TOKEN_STORE_UNAVAILABLE,
         Reason.PUSH_CERTS_UNAVAILABLE,

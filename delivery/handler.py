@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import flask
 
@@ -14,14 +14,15 @@ from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
 from common.secrets import SecretValue, secret_manager_fetch
 from mapper import Plan, map_message
-from publisher import Publisher
+from publisher import ORIGIN_ATTRIBUTE, Publisher
 from saasquatch.client import ApiKey, FixedApiKey, SaaSquatchClient
 from saasquatch.dry_run import DryRunClient
 
 from . import dead_letters
 from .answer import LEVELS, log_fields, push_answer
 from .envelope import MAX_PUSH_BYTES, MalformedMessage, decode_segment_message, parse_envelope
-from .execute import Result, Send, execute
+from .execute import Result, Send
+from .ledger import FirestoreLedger, execute_once
 from .push_auth import PushVerifier
 from .settings import DeliverSettings
 
@@ -48,6 +49,18 @@ def create_handler(settings: DeliverSettings) -> Handler:
     )
     options = settings.mapping_options
     deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
+    ledger = (
+        FirestoreLedger(
+            settings.GOOGLE_CLOUD_PROJECT,
+            settings.LEDGER_DATABASE,
+            settings.LEDGER_COLLECTION,
+            settings.LEDGER_TIMEOUT_SECONDS,
+        )
+        if settings.uses_ledger
+        else None
+    )
+    check_after = timedelta(hours=settings.LEDGER_CHECK_AFTER_HOURS)
+    tenant = settings.SAASQUATCH_TENANT_ALIAS
 
     def push(request: flask.Request) -> Handled:
         require_method(request.method)
@@ -56,15 +69,21 @@ def create_handler(settings: DeliverSettings) -> Handler:
         raw = read_body(request, MAX_PUSH_BYTES, "a Pub/Sub push envelope", deadlines)
         envelope = parse_envelope(raw)
         plan: Plan | None = None
+        looked_up = False
         try:
             message = decode_segment_message(envelope.message.data)
         except MalformedMessage as error:
             result = Result(Outcome.DEAD_LETTERED, Reason.MALFORMED_MESSAGE, str(error))
         else:
-            plan = map_message(message, options, now=datetime.now(UTC))
-            result = execute(plan, send)
+            now = datetime.now(UTC)
+            plan = map_message(message, options, now=now)
+            origin = envelope.message.attributes.get(ORIGIN_ATTRIBUTE, "")
+            checked = execute_once(plan, send, ledger, tenant, origin, now, check_after)
+            result, looked_up = checked.result, checked.looked_up
         result = dead_letters.settle(envelope, result, dead_letter_topic)
         fields = log_fields(envelope, plan, result, settings.dry_run)
+        if looked_up:
+            fields["ledger_looked_up"] = True
         return Handled(push_answer(result), fields, LEVELS[result.outcome])
 
     return logged("deliver", push, logger, settings.GOOGLE_CLOUD_PROJECT)

@@ -27,6 +27,13 @@ class DeliverSettings(ServiceSettings):
     PUSH_CERTS_URL: str = ""
     PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN: bool = False
 
+    DELIVERY_LEDGER: bool = True
+    LEDGER_DATABASE: str = "(default)"
+    LEDGER_COLLECTION: str = "segment_saasquatch_deliveries"
+    LEDGER_CHECK_AFTER_HOURS: float = Field(20.0, gt=0, le=24)
+    LEDGER_TIMEOUT_SECONDS: float = Field(5.0, gt=0, le=30)
+    FIRESTORE_EMULATOR_HOST: str = ""
+
     TRACK_UPSERT_STRATEGY: TrackUpsertStrategy = TrackUpsertStrategy.MISSING_USER
     INVALID_DATA_STRATEGY: InvalidDataStrategy = InvalidDataStrategy.STRINGIFY_FIELD
     REMAP_ORDER_COMPLETED: bool = True
@@ -83,6 +90,11 @@ class DeliverSettings(ServiceSettings):
         if self.DRY_RUN is not None:
             return self.DRY_RUN
         return not self.SAASQUATCH_TENANT_ALIAS
+
+    @property
+    def uses_ledger(self) -> bool:
+        """A dry run sends nothing, so it must not record (or skip) anything either."""
+        return self.DELIVERY_LEDGER and not self.dry_run
 
     @cached_property
     def mapping_options(self) -> MappingOptions:

@@ -11,16 +11,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.text import cut_bytes, id_text, valid_text
-from publisher import OutgoingMessage
+from publisher import ORIGIN_ATTRIBUTE, Origin, OutgoingMessage
 
 # Pub/Sub's limit for an attribute value and an ordering key, in UTF-8 bytes.
 ATTRIBUTE_BYTES = 1024
 
 
-def encode_raw_event(message: Mapping[str, Any], ordering: bool) -> OutgoingMessage:
-    """Its compact JSON, `type`/`messageId` attributes, and with ordering on, the key `userId`
-    (else `anonymousId`)."""
-    attributes: dict[str, str] = {}
+def encode_raw_event(
+    message: Mapping[str, Any], ordering: bool, origin: Origin | None = None
+) -> OutgoingMessage:
+    """Its compact JSON, `type`/`messageId` attributes (and `origin` for a tool's message), and
+    with ordering on, the key `userId` (else `anonymousId`)."""
+    attributes: dict[str, str] = {ORIGIN_ATTRIBUTE: origin} if origin else {}
     kind = message.get("type")
     if isinstance(kind, str) and kind:
         attributes["type"] = cut_bytes(kind, ATTRIBUTE_BYTES)

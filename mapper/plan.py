@@ -7,6 +7,7 @@ of "what would be sent".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from common.outcomes import Outcome, Reason
@@ -20,7 +21,8 @@ class Plan:
     `outcome` is `delivered` (run `calls` in order; when the events call answers 404 and
     `upsert_on_missing_user` is set, that upsert runs and the events call is sent once more),
     `ignored` or `dead_lettered` (no calls; `reason` says why). `notes` name what was left out
-    (field names only, never values).
+    (field names only, never values). `event_time` is when a track event happened (its
+    `dateTriggered`), when the message says.
     """
 
     outcome: Outcome
@@ -29,6 +31,7 @@ class Plan:
     message_type: str | None = None
     event_key: str | None = None
     idempotency_key: str | None = None
+    event_time: datetime | None = None
     calls: tuple[Call, ...] = ()
     upsert_on_missing_user: Call | None = None
     notes: tuple[str, ...] = ()

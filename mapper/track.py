@@ -62,7 +62,8 @@ def parse_timestamp(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def date_triggered(message: SegmentMessage, now: datetime) -> int | None:
+def event_time(message: SegmentMessage, now: datetime) -> datetime | None:
+    """When the event happened (its first readable timestamp), inside SaaSquatch's window."""
     for name in TIMESTAMP_FIELDS:
         when = parse_timestamp(getattr(message, name))
         if when is None:
@@ -73,8 +74,12 @@ def date_triggered(message: SegmentMessage, now: datetime) -> int | None:
                 f"{name} is more than {MAX_PAST.days} days in the past or "
                 f"{MAX_FUTURE.days} days in the future",
             )
-        return (when - _EPOCH) // _MILLISECOND
+        return when
     return None
+
+
+def epoch_ms(when: datetime | None) -> int | None:
+    return None if when is None else (when - _EPOCH) // _MILLISECOND
 
 
 class _Invalid(Exception):
@@ -151,11 +156,12 @@ def map_track(
     traits = message.context.traits
     account = account_id(traits, user)
     key_for_retries = idempotency_key(message.message_id, raw)
+    happened = event_time(message, now)
     event: UserEvent = compact(  # type: ignore[assignment]
         {
             "key": key,
             "fields": event_fields(key, message.properties, options, notes),
-            "dateTriggered": date_triggered(message, now),
+            "dateTriggered": epoch_ms(happened),
         }
     )
     body: UserEventsBody = {
@@ -177,6 +183,7 @@ def map_track(
         message_type="track",
         event_key=key,
         idempotency_key=key_for_retries,
+        event_time=happened,
         calls=calls,
         upsert_on_missing_user=fallback,
         notes=tuple(notes),

@@ -22,10 +22,12 @@ from google.pubsub_v1 import PublisherClient as GapicPublisherClient
 from google.pubsub_v1 import PublishRequest, PubsubMessage
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
-from .messages import OutgoingMessage
+from .messages import ORIGIN_ATTRIBUTE, Origin, OutgoingMessage
 
 __all__ = [
     "DIRECT_MIN_MESSAGES",
+    "ORIGIN_ATTRIBUTE",
+    "Origin",
     "OutgoingMessage",
     "PublishError",
     "Publisher",

@@ -21,7 +21,7 @@ from delivery import DeliverSettings
 from delivery import create_handler as create_deliver
 from ingestion import IngestSettings
 from ingestion import create_handler as create_ingest
-from tools.emulator import Emulator, running_emulator
+from tools.emulator import Emulator, FirestoreEmulator, running_emulator, running_firestore
 
 from .factories import PROJECT, TOKEN
 from .support.functions import MakeDeliver, MakeIngest, client_for
@@ -37,6 +37,7 @@ from .support.served import Served, served
 NEEDS = {
     "emulator": "emulator",
     "outage_emulator": "emulator",
+    "firestore": "emulator",
     "processes": "subprocess",
     "deliver_server": "subprocess",
     "deployed": "subprocess",  # tools/test_cloudbuild.py runs the build's steps
@@ -105,6 +106,24 @@ def emulator() -> Iterator[Emulator]:
             os.environ["PUBSUB_EMULATOR_HOST"] = NO_PUBSUB
 
 
+@pytest.fixture(scope="session")
+def firestore() -> Iterator[FirestoreEmulator]:
+    """One real Firestore emulator for the whole session (the delivery ledger's database)."""
+    with running_firestore() as running:
+        os.environ["FIRESTORE_EMULATOR_HOST"] = running.host
+        try:
+            yield running
+        finally:
+            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+
+
+@pytest.fixture
+def ledger_firestore(firestore: FirestoreEmulator) -> FirestoreEmulator:
+    """The Firestore emulator with no document in the tests' project."""
+    firestore.reset(PROJECT)
+    return firestore
+
+
 @pytest.fixture
 def topic(emulator: Emulator, request: pytest.FixtureRequest) -> Topic:
     """A fresh topic with a pull subscription on an emptied emulator."""
@@ -166,7 +185,9 @@ def make_ingest(topic: Topic) -> MakeIngest:
 @pytest.fixture
 def make_deliver(saasquatch_api: SaaSquatchStandIn) -> MakeDeliver:
     """`deliver` sending to the SaaSquatch stand-in; keyword arguments are settings. Tests that
-    dead-letter use the `dead_letters` fixture and pass its name as `DEAD_LETTER_TOPIC`."""
+    dead-letter use the `dead_letters` fixture and pass its name as `DEAD_LETTER_TOPIC`. The
+    delivery ledger is off: the tests of the ledger turn it on, with the Firestore emulator
+    (`ledger_firestore`)."""
 
     def make(**settings: Any) -> FlaskClient:
         base = {
@@ -175,6 +196,7 @@ def make_deliver(saasquatch_api: SaaSquatchStandIn) -> MakeDeliver:
             "SAASQUATCH_API_KEY": API_KEY,
             "SAASQUATCH_BASE_URL": saasquatch_api.base_url,
             "SAASQUATCH_TIMEOUT_SECONDS": "1",
+            "DELIVERY_LEDGER": "false",
         }
         return client_for(create_deliver(DeliverSettings.checked(**given(base, settings))))
 

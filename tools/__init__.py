@@ -13,13 +13,15 @@ from collections.abc import Mapping
 
 
 def stop_on_interrupt() -> None:
-    """Ctrl-C and SIGTERM raise KeyboardInterrupt, so a command stops cleanly either way.
+    """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) raise KeyboardInterrupt, so a command
+    stops cleanly whichever way it is stopped.
 
     Set explicitly: a shell that starts a command in the background (a script, `make`, CI) hands
     it SIGINT set to "ignore", and Python then installs no handler of its own.
     """
     signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGHUP, _interrupted)
 
 
 def _interrupted(_signum: int, _frame: object) -> None:
@@ -53,3 +55,70 @@ def add_raw_events_arguments(parser: argparse.ArgumentParser, ordering_help: str
         default=env_flag(os.environ.get("PUBSUB_ORDERING")),
         help=ordering_help,
     )
+
+
+def emulator_unreachable(variable: str = "PUBSUB_EMULATOR_HOST", seconds: float = 2.0) -> str:
+    """A line saying the emulator named by `variable` does not answer, or "" (also when no
+    emulator is named): without this a client waits a minute before it gives up."""
+    import socket
+
+    host = os.environ.get(variable, "")
+    if not host:
+        return ""
+    name, _, port = host.rpartition(":")
+    try:
+        socket.create_connection((name or "127.0.0.1", int(port)), timeout=seconds).close()
+    except (OSError, ValueError):
+        return f"nothing answers at {variable}={host}: is the emulator running (make run)?"
+    return ""
+
+
+def preflight() -> str:
+    """Why Pub/Sub cannot be reached at all, in one line ("" when it may be): an emulator that
+    does not answer, or no Google credentials when there is no emulator."""
+    unreachable = emulator_unreachable()
+    if unreachable or os.environ.get("PUBSUB_EMULATOR_HOST"):
+        return unreachable
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError:
+        return (
+            "no Google credentials: run `gcloud auth application-default login` "
+            "(or set PUBSUB_EMULATOR_HOST to use the emulator)"
+        )
+    return ""
+
+
+def cause(error: BaseException) -> str:
+    """The first underlying cause of a failed call, in one line an operator can act on."""
+    from google.api_core import exceptions
+    from google.auth.exceptions import DefaultCredentialsError
+
+    from delivery.ledger import LedgerUnavailable
+
+    while isinstance(error, exceptions.RetryError) and error.cause is not None:
+        error = error.cause
+    first = (str(getattr(error, "message", "") or error).strip().splitlines() or [""])[0][:300]
+    if isinstance(error, DefaultCredentialsError):
+        return "no Google credentials: run `gcloud auth application-default login`"
+    if isinstance(error, LedgerUnavailable):
+        return f"the delivery ledger (Firestore) cannot be read: {first}"
+    if isinstance(error, exceptions.NotFound):
+        return f"not found: {first}"
+    if isinstance(error, exceptions.PermissionDenied | exceptions.Forbidden):
+        return f"permission denied: {first}"
+    if isinstance(
+        error, exceptions.ServiceUnavailable | exceptions.DeadlineExceeded | exceptions.RetryError
+    ):
+        return emulator_unreachable() or f"Pub/Sub did not answer: {first}"
+    if isinstance(error, exceptions.GoogleAPICallError):
+        return f"Pub/Sub refused: {first}"
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def plural(count: int, singular: str, plural_form: str = "") -> str:
+    """`1 message`, `2 messages`."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"

@@ -13,6 +13,7 @@ item twice is harmless: deliver's idempotency key makes SaaSquatch count it once
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -23,18 +24,22 @@ from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
+from delivery.ledger import LedgerUnavailable
 from ingestion.raw_events import encode_raw_event
-from publisher import Publisher
-from tools import add_project_argument, add_raw_events_arguments
+from publisher import Origin, Publisher
+from tools import add_project_argument, add_raw_events_arguments, cause, plural, preflight
+from tools.ledger import LedgerCheck, add_ledger_arguments, ledger_check
 from tools.segment_files import Item, SegmentFile
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 MAX_LISTED = 20  # line numbers shown in the summary; the count covers the rest
+LEDGER_BATCH = 200  # items looked up in the delivery ledger at once
 PUBLISH_TIMEOUT = 60.0  # per message, retries included
 SETTLE_SECONDS = PUBLISH_TIMEOUT + 5
 
@@ -42,25 +47,47 @@ SETTLE_SECONDS = PUBLISH_TIMEOUT + 5
 @dataclass
 class Summary:
     published: int = 0
+    in_ledger: int = 0  # not published: the delivery ledger has them
     invalid: list[tuple[int, str]] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    failure: str = ""  # the first failed publish's cause
     confirmed_through: int = 0  # every item up to here is published, skipped or reported failed
+    dry_run: bool = False
 
     def lines(self, path: Path) -> list[str]:
-        out = [f"{path}: published {self.published} messages"]
-        if self.invalid:
-            shown = ", ".join(str(number) for number, _ in self.invalid[:MAX_LISTED])
-            more = (
-                f" and {len(self.invalid) - MAX_LISTED} more"
-                if len(self.invalid) > MAX_LISTED
-                else ""
+        if self.dry_run:
+            out = [
+                f"{path}: mapped {plural(self.published, 'message')} (dry run: nothing published)"
+            ]
+        else:
+            out = [f"{path}: published {plural(self.published, 'message')}"]
+        if self.in_ledger:
+            out.append(
+                f"  skipped {plural(self.in_ledger, 'message')} the delivery ledger has "
+                "(SaaSquatch accepted them before)"
             )
-            out.append(f"  skipped {len(self.invalid)} invalid: lines {shown}{more}")
+        if self.invalid:
+            out.append(
+                f"  skipped {plural(len(self.invalid), 'invalid line')}: {_lines(self.invalid)}"
+            )
             out.extend(f"    line {number}: {reason}" for number, reason in self.invalid[:5])
         if self.failed:
-            shown = ", ".join(str(number) for number in self.failed[:MAX_LISTED])
-            out.append(f"  FAILED to publish {len(self.failed)}: lines {shown}")
+            failed = [(number, "") for number in self.failed]
+            out.append(
+                f"  FAILED to publish {plural(len(self.failed), 'line')}: {_lines(failed)}: "
+                f"{self.failure}"
+            )
         return out
+
+
+def _lines(numbered: Sequence[tuple[int, str]]) -> str:
+    """`line 4`, `lines 1, 2 and 5`, `lines 1, 2, ... and 17 more`."""
+    shown = [str(number) for number, _ in numbered[:MAX_LISTED]]
+    more = len(numbered) - len(shown)
+    if len(shown) == 1 and not more:
+        return f"line {shown[0]}"
+    listed = ", ".join(shown[:-1]) + (f", {shown[-1]}" if more else f" and {shown[-1]}")
+    return f"lines {listed}" + (f" and {more} more" if more else "")
 
 
 class Pacer:
@@ -84,32 +111,55 @@ Sent = list[tuple[Future, str]]  # each publish of one item, with its ordering k
 
 
 class Backfill:
-    """Publishes items in file order with a bounded window of publishes in flight."""
+    """Publishes items in file order with a bounded window of publishes in flight; with a
+    ledger, what it has is left out (looked up `LEDGER_BATCH` items at a time)."""
 
-    def __init__(self, publisher: Publisher, rate: float = 0.0, window: int = 2000) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        rate: float = 0.0,
+        window: int = 2000,
+        ledger: LedgerCheck | None = None,
+    ) -> None:
         self._publisher = publisher
         self._pacer = Pacer(rate)
         self._window = window
+        self._ledger = ledger
         self._in_flight: deque[tuple[int, Sent]] = deque()
         self._count = 0
 
     def run(self, items: Iterable[Item], summary: Summary, on_item: Callable[[], None]) -> None:
         """Publish every item; on KeyboardInterrupt, stop reading but settle what is in flight."""
         try:
-            for item in items:
-                if item.error is not None:
-                    summary.invalid.append((item.number, item.error))
-                self._in_flight.append((item.number, self._publish(item)))
-                self._settle(summary, keep=self._window)
-                on_item()
+            for batch in _batches(items, LEDGER_BATCH):
+                known = self._recorded(batch)
+                for item in batch:
+                    if item.error is not None:
+                        summary.invalid.append((item.number, item.error))
+                    fresh = [message for message in item.messages if id(message) not in known]
+                    summary.in_ledger += len(item.messages) - len(fresh)
+                    self._in_flight.append((item.number, self._publish(fresh)))
+                    self._settle(summary, keep=self._window)
+                    on_item()
         finally:
             self._settle(summary, keep=0)
 
-    def _publish(self, item: Item) -> Sent:
+    def _recorded(self, batch: Sequence[Item]) -> set[int]:
+        """The `id()` of each message of the batch the ledger has."""
+        if self._ledger is None:
+            return set()
+        messages = [message for item in batch for message in item.messages]
+        return {
+            id(message)
+            for message, found in zip(messages, self._ledger.recorded(messages), strict=True)
+            if found
+        }
+
+    def _publish(self, messages: Sequence[dict[str, Any]]) -> Sent:
         sent: Sent = []
-        for message in item.messages:
+        for message in messages:
             self._pacer.wait()
-            outgoing = encode_raw_event(message, self._publisher.ordering)
+            outgoing = encode_raw_event(message, self._publisher.ordering, Origin.BACKFILL)
             sent.append((self._publisher.submit(outgoing), outgoing.ordering_key))
         self._count += len(sent)
         return sent
@@ -128,9 +178,26 @@ class Backfill:
             failed = [key for future, key in sent if not future.done() or future.exception()]
             if failed:
                 summary.failed.append(number)
+                summary.failure = summary.failure or _failure(sent)
                 self._publisher.resume(failed)  # the user's next messages may go again
             summary.published += len(sent) - len(failed)
             summary.confirmed_through = number
+
+
+def _batches(items: Iterable[Item], size: int) -> Iterable[list[Item]]:
+    """`items` in lists of `size` (`itertools.batched` is Python 3.12's)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _failure(sent: Sent) -> str:
+    for future, _ in sent:
+        if not future.done():
+            return f"not confirmed within {PUBLISH_TIMEOUT:.0f} s"
+        if future.exception() is not None:
+            return cause(future.exception())  # type: ignore[arg-type]
+    return ""
 
 
 def _dry_run(items: Iterable[Item], summary: Summary, on_item: Callable[[], None]) -> None:
@@ -169,6 +236,7 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the SaaSquatch calls instead of publishing"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_ledger_arguments(parser)
     return parser
 
 
@@ -184,13 +252,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.resume_from < 1 or args.window < 1 or args.rate < 0:
         print("backfill: --resume-from and --window must be >= 1, --rate >= 0", file=sys.stderr)
         return EXIT_USAGE
+    ledger: LedgerCheck | None = None
+    if not args.dry_run:
+        problem = preflight()
+        if problem:
+            print(f"backfill: {problem}", file=sys.stderr)
+            return EXIT_FAILED
+        ledger, note = ledger_check(args)
+        if note:
+            print(note, file=sys.stderr)
     publisher = Publisher(args.project, args.topic, args.ordering, PUBLISH_TIMEOUT)
     code = 0
     for index, path in enumerate(args.files):
         resume_from = args.resume_from if index == 0 else 1
-        summary = Summary(confirmed_through=resume_from - 1)
+        summary = Summary(confirmed_through=resume_from - 1, dry_run=args.dry_run)
         try:
-            _one_file(path, resume_from, summary, args, publisher)
+            _one_file(path, resume_from, summary, args, publisher, ledger)
         except KeyboardInterrupt:
             _report(path, summary)
             rest = " ".join(str(later) for later in args.files[index + 1 :])
@@ -201,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED
+        except LedgerUnavailable as error:
+            _report(path, summary)
+            print(f"backfill: stopped after line {summary.confirmed_through}: {cause(error)}")
+            return EXIT_FAILED
         _report(path, summary)
         if summary.failed:
             code = EXIT_FAILED
@@ -213,6 +294,7 @@ def _one_file(
     summary: Summary,
     args: argparse.Namespace,
     publisher: Publisher,
+    ledger: LedgerCheck | None,
 ) -> None:
     source = SegmentFile(path)
     with tqdm(
@@ -232,7 +314,8 @@ def _one_file(
         if args.dry_run:
             _dry_run(items, summary, advance)
         else:
-            Backfill(publisher, args.rate, args.window).run(items, summary, advance)
+            Backfill(publisher, args.rate, args.window, ledger).run(items, summary, advance)
+        advance()  # the last publishes were counted after the last item was read
 
 
 def _report(path: Path, summary: Summary) -> None:

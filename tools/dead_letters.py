@@ -15,26 +15,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core import exceptions
+from google.api_core.retry import Retry
 from google.cloud import pubsub_v1
 
 from common import logs
 from common.outcomes import Outcome, Reason, reasons_for
 from delivery.dead_letters import ADDED_ATTRIBUTES
 from ingestion.raw_events import ordering_key
-from publisher import OutgoingMessage, Publisher
-from tools import add_project_argument, add_raw_events_arguments, setting
+from publisher import ORIGIN_ATTRIBUTE, Origin, OutgoingMessage, Publisher
+from tools import add_raw_events_arguments, cause, plural, preflight, setting
 from tools.backfill import Pacer
+from tools.ledger import LedgerCheck, add_ledger_arguments, ledger_check
 
 # What Pub/Sub's own dead-letter policy adds when it moves a message after max delivery attempts.
 POLICY_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 # A pull waits up to PULL_SECONDS for messages; this many empty ones in a row mean "drained".
+# Its retries (Pub/Sub unavailable) end after CALL_SECONDS: the client's default is a minute.
 PULL_SECONDS = 2.0
+CALL_SECONDS = 10.0
 EMPTY_PULLS = 2
 BATCH = 100
 SAMPLE_CHARS = 300
@@ -51,12 +57,14 @@ def reason_of(attributes: Mapping[str, str]) -> str:
 
 
 def original_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
-    """The attributes the message had before it was dead-lettered."""
-    return {
+    """The attributes the message had before it was dead-lettered, marked as a replay (deliver
+    then looks it up in its ledger: SaaSquatch may have forgotten its key)."""
+    kept = {
         name: value
         for name, value in attributes.items()
         if name not in ADDED_ATTRIBUTES and not name.startswith(POLICY_ATTRIBUTE_PREFIX)
     }
+    return {**kept, ORIGIN_ATTRIBUTE: Origin.REPLAY}
 
 
 def replay_ordering_key(data: bytes, attributes: Mapping[str, str], ordering: bool) -> str:
@@ -89,7 +97,10 @@ class DeadLetters:
             wanted = BATCH if limit is None else min(BATCH, limit - len(seen))
             try:
                 response = self._subscriber.pull(
-                    subscription=self.path, max_messages=wanted, timeout=PULL_SECONDS
+                    subscription=self.path,
+                    max_messages=wanted,
+                    timeout=PULL_SECONDS,
+                    retry=Retry(timeout=CALL_SECONDS),
                 )
                 received = list(response.received_messages)
             except exceptions.DeadlineExceeded:
@@ -146,61 +157,125 @@ def _sample(message: Any, attributes: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class ReplaySummary:
+    """What one replay did; every dead letter it looked at is in exactly one count."""
+
+    replayed: int = 0
+    in_ledger: int = 0  # acknowledged without a republish: SaaSquatch has them already
+    other_reason: int = 0  # left: dead-lettered for another reason than --reason
+    newer: int = 0  # left: dead-lettered after the replay began (for the next run)
+    failed: int = 0  # left: the republish failed
+    limit: int | None = None  # the replay stopped at this --limit
+    failure: str = ""  # the first failure's cause
+
+    def lines(self) -> list[str]:
+        out = [f"replayed {plural(self.replayed, 'message')}"]
+        if self.in_ledger:
+            out.append(
+                f"acknowledged {plural(self.in_ledger, 'message')} without replaying: the "
+                "delivery ledger has them (SaaSquatch accepted them before)"
+            )
+        left = [
+            (self.other_reason, "dead-lettered for another reason"),
+            (self.newer, "dead-lettered after this replay began: replay again to send them"),
+            (self.failed, f"not republished ({self.failure})"),
+        ]
+        out += [f"left {plural(count, 'message')} {why}" for count, why in left if count]
+        if self.limit is not None:
+            out.append(f"stopped at --limit {self.limit}: the rest stay dead-lettered")
+        return out
+
+
 def replay(
     dead_letters: DeadLetters,
     publisher: Publisher,
     reason: str | None = None,
     limit: int | None = None,
     rate: float = 0.0,
-) -> Counter[str]:
-    """Republish each chosen dead letter, then acknowledge it; counts replayed / left / failed."""
-    counts: Counter[str] = Counter()
+    ledger: LedgerCheck | None = None,
+) -> ReplaySummary:
+    """Republish each chosen dead letter, then acknowledge it. Only what was dead-lettered
+    before the replay began is replayed: a message that fails again comes back as a new dead
+    letter, and replaying those too would never end (or hammer SaaSquatch with a wrong key)."""
+    began = datetime.now(UTC)
+    summary = ReplaySummary()
     pacer = Pacer(rate)
     messages = dead_letters.pull()
     try:
         for received in messages:
             attributes = dict(received.message.attributes)
-            if limit is not None and counts["replayed"] >= limit:
+            if received.message.publish_time >= began:
                 dead_letters.hold(received.ack_id)
+                summary.newer += 1
+                continue
+            if limit is not None and summary.replayed >= limit:
+                dead_letters.hold(received.ack_id)
+                summary.limit = limit
                 break
             if reason is not None and reason_of(attributes) != reason:
                 dead_letters.hold(received.ack_id)
-                counts["left"] += 1
+                summary.other_reason += 1
+                continue
+            data = bytes(received.message.data)
+            if ledger is not None and _in_ledger(ledger, data):
+                dead_letters.ack(received.ack_id)  # delivered: nothing left to do
+                summary.in_ledger += 1
                 continue
             pacer.wait()
-            data = bytes(received.message.data)
             key = replay_ordering_key(data, attributes, publisher.ordering)
             outgoing = OutgoingMessage(data, original_attributes(attributes), key)
             try:
                 publisher.submit(outgoing).result(timeout=REPUBLISH_SECONDS)
-            except Exception:
-                counts["failed"] += 1
+            except Exception as error:
+                summary.failed += 1
+                summary.failure = summary.failure or cause(error)
                 dead_letters.hold(received.ack_id)
                 publisher.resume([key])
                 continue
             dead_letters.ack(received.ack_id)  # only now: the message is safe in the topic
-            counts["replayed"] += 1
+            summary.replayed += 1
     finally:
         messages.close()
         dead_letters.release_held()
-    return counts
+    return summary
+
+
+def _in_ledger(ledger: LedgerCheck, data: bytes) -> bool:
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and ledger.recorded([message])[0]
+
+
+def _add_shared(parser: argparse.ArgumentParser, after_command: bool) -> None:
+    """The options of every subcommand, accepted before it and after it (after it they only
+    count when given, so they never undo what came before)."""
+    default: Any = argparse.SUPPRESS if after_command else None
+    parser.add_argument(
+        "--project",
+        default=default if after_command else os.environ.get("GOOGLE_CLOUD_PROJECT", ""),
+    )
+    parser.add_argument(
+        "--subscription",
+        default=default if after_command else f"{setting('DEAD_LETTER_TOPIC')}-pull",
+        help="the pull subscription on the dead-letter topic",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools dead-letters", description="List or replay dead-lettered messages."
     )
-    add_project_argument(parser)
-    parser.add_argument(
-        "--subscription",
-        default=f"{setting('DEAD_LETTER_TOPIC')}-pull",
-        help="the pull subscription on the dead-letter topic",
-    )
+    _add_shared(parser, after_command=False)
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="counts and a sample per reason (changes nothing)")
+    _add_shared(listing, after_command=True)
     listing.add_argument("--limit", type=int, default=10000, help="look at this many at most")
     listing.add_argument("--json", action="store_true", help="print JSON")
     again = commands.add_parser("replay", help="republish to the raw-events topic")
+    _add_shared(again, after_command=True)
     again.add_argument(
         "--reason",
         default=None,
@@ -211,6 +286,7 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--limit", type=int, default=None, help="replay this many at most")
     add_raw_events_arguments(again, "ordering keys as ingest sets them (default: PUBSUB_ORDERING)")
     again.add_argument("--rate", type=float, default=0.0, help="messages per second (0: no limit)")
+    add_ledger_arguments(again)
     return parser
 
 
@@ -219,25 +295,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.project:
         print("dead-letters: --project (or GOOGLE_CLOUD_PROJECT) is required", file=sys.stderr)
         return 2
+    problem = preflight()
+    if problem:
+        print(f"dead-letters: {problem}", file=sys.stderr)
+        return 1
     dead_letters = DeadLetters(args.project, args.subscription)
     try:
         if args.command == "list":
             groups = list_dead_letters(dead_letters, args.limit)
             _print_groups(groups, args.json)
             return 0
+        ledger, note = ledger_check(args)
+        if note:
+            print(note, file=sys.stderr)
         publisher = Publisher(args.project, args.topic, args.ordering, REPUBLISH_SECONDS)
-        counts = replay(dead_letters, publisher, args.reason, args.limit, args.rate)
+        summary = replay(dead_letters, publisher, args.reason, args.limit, args.rate, ledger)
     except KeyboardInterrupt:
         print("interrupted: messages not yet acknowledged stay dead-lettered", file=sys.stderr)
         return 130
-    except exceptions.GoogleAPICallError as error:
-        print(f"dead-letters: Pub/Sub refused: {error.message}", file=sys.stderr)
+    except Exception as error:  # a cause in one line, never a traceback
+        print(f"dead-letters: {cause(error)}", file=sys.stderr)
         return 1
-    print(
-        f"replayed {counts['replayed']}, left {counts['left']} with other reasons, "
-        f"failed {counts['failed']} (still dead-lettered)"
-    )
-    return 1 if counts["failed"] else 0
+    print("\n".join(summary.lines()))
+    return 1 if summary.failed else 0
 
 
 def _print_groups(groups: Mapping[str, Mapping[str, Any]], as_json: bool) -> None:

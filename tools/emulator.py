@@ -1,4 +1,5 @@
-"""The real Google Pub/Sub emulator (`gcloud beta emulators pubsub`), in its own process group.
+"""The real Google emulators (`gcloud beta emulators pubsub|firestore`), each in its own process
+group.
 
 Used by `make run` and by the tests. Stopping the `gcloud` wrapper alone would leave the Java
 server running, so the whole group is signalled.
@@ -17,18 +18,13 @@ import requests
 from tools.processes import free_port, port_in_use, stop_group
 
 INSTALL_SDK = (
-    "the Pub/Sub emulator needs the Google Cloud SDK: install it "
+    "the emulators need the Google Cloud SDK: install it "
     "(https://cloud.google.com/sdk/docs/install), then run "
-    "`gcloud components install beta pubsub-emulator`"
+    "`gcloud components install beta pubsub-emulator cloud-firestore-emulator`"
 )
 INSTALL_JAVA = (
-    "the Pub/Sub emulator needs Java 11 or newer on PATH: install a JRE "
+    "the emulators need Java 11 or newer on PATH: install a JRE "
     "(for example `apt-get install default-jre-headless`)"
-)
-INSTALL_EMULATOR = (
-    "the Pub/Sub emulator did not start: install it with "
-    "`gcloud components install beta pubsub-emulator` "
-    "(or the google-cloud-cli-pubsub-emulator package)"
 )
 
 
@@ -42,17 +38,29 @@ def missing_prerequisite() -> str | None:
 
 
 class Emulator:
+    """The Pub/Sub emulator; `FirestoreEmulator` is the same with another name and reset."""
+
+    name = "Pub/Sub"
+    command = "pubsub"
+    component = "pubsub-emulator"
+    environment = "PUBSUB_EMULATOR_HOST"  # the variable its clients find it by
+
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The process group's leader, while it runs."""
+        return self._process.pid if self._process is not None else None
 
     def start(self, timeout: float = 90.0) -> None:
         gcloud = shutil.which("gcloud")
         if gcloud is None:
             raise RuntimeError(INSTALL_SDK)
         self._process = subprocess.Popen(
-            [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port={self.host}"],
+            [gcloud, "beta", "emulators", self.command, "start", f"--host-port={self.host}"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the Java server dies with it
@@ -60,7 +68,11 @@ class Emulator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(INSTALL_EMULATOR)
+                raise RuntimeError(
+                    f"the {self.name} emulator did not start: install it with "
+                    f"`gcloud components install beta {self.component}` "
+                    f"(or the google-cloud-cli-{self.component} package)"
+                )
             try:
                 if requests.get(f"http://{self.host}/", timeout=1).ok:
                     return
@@ -68,7 +80,7 @@ class Emulator:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"the Pub/Sub emulator did not answer within {timeout:.0f}s")
+        raise RuntimeError(f"the {self.name} emulator did not answer within {timeout:.0f}s")
 
     def stop(self) -> None:
         if self._process is None:
@@ -84,9 +96,31 @@ class Emulator:
         requests.post(f"http://{self.host}/reset", timeout=10).raise_for_status()
 
 
+class FirestoreEmulator(Emulator):
+    name = "Firestore"
+    command = "firestore"
+    component = "cloud-firestore-emulator"
+    environment = "FIRESTORE_EMULATOR_HOST"
+
+    def reset(self, project: str = "") -> None:  # type: ignore[override]
+        """Delete every document of `project`'s default database."""
+        url = f"http://{self.host}/emulator/v1/projects/{project}/databases/(default)/documents"
+        requests.delete(url, timeout=10).raise_for_status()
+
+
 @contextmanager
 def running_emulator(port: int | None = None) -> Iterator[Emulator]:
     emulator = Emulator(port)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@contextmanager
+def running_firestore(port: int | None = None) -> Iterator[FirestoreEmulator]:
+    emulator = FirestoreEmulator(port)
     emulator.start()
     try:
         yield emulator

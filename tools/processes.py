@@ -33,6 +33,59 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def port_owner(port: int) -> tuple[int, str] | None:
+    """(pid, command line) of the local process listening on `port`, when this user can see
+    it (from /proc: the socket's inode in /proc/net/tcp*, then the process holding it)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                    inodes.add(fields[9])  # 0A: LISTEN
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+                    return int(proc.name), command.decode(errors="replace")
+    return None
+
+
+class Watchdog:
+    """`python -m tools.watchdog`: stops the process groups it is told about if this process
+    dies without saying `done` (see that module)."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tools.watchdog"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+    def watch(self, group: int) -> None:
+        """Stop this process group (a child started with `start_new_session` leads its own,
+        whose id is its pid) if we die."""
+        assert self._process.stdin is not None
+        self._process.stdin.write(f"{group}\n")
+        self._process.stdin.flush()
+
+    def close(self) -> None:
+        """We stopped everything ourselves."""
+        assert self._process.stdin is not None
+        with suppress(BrokenPipeError):
+            self._process.stdin.write("done\n")
+            self._process.stdin.close()
+        self._process.wait(timeout=10)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,12 +1,17 @@
 """`make run`: the whole pipeline on this machine, until Ctrl-C.
 
-Starts the Pub/Sub emulator, provisions the topics and the push subscription on it, serves `ingest`
-and `deliver` with functions-framework, and prints a curl that sends a sample identify and Order
-Completed. Without SaaSquatch credentials `deliver` runs dry (the calls show in its log); with
+Starts the Pub/Sub and Firestore emulators, provisions the topics and the push subscription on
+it, serves `ingest` and `deliver` with functions-framework (deliver's delivery ledger on the
+Firestore emulator), and prints a curl that sends a sample identify and Order Completed. Without
+SaaSquatch credentials `deliver` runs dry (the calls show in its log); with
 `SAASQUATCH_TENANT_ALIAS` and `SAASQUATCH_API_KEY` set it delivers for real.
 
-Ports: `INGEST_PORT` (8080), `DELIVER_PORT` (8081), `EMULATOR_PORT` (8085). Every other setting is
-passed to the services as it is in the environment (docs/configuration.md).
+Everything it starts stops with it: on Ctrl-C, SIGTERM or SIGHUP (the terminal closed) it stops
+them itself, and if it is killed outright a watchdog (`tools.watchdog`) stops them.
+
+Ports: `INGEST_PORT` (8080), `DELIVER_PORT` (8081), `EMULATOR_PORT` (8085), `FIRESTORE_PORT`
+(8086). Every other setting is passed to the services as it is in the environment
+(docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from common.settings import ConfigError
 from delivery.settings import DeliverSettings
 from ingestion.settings import IngestSettings
 from tools import stop_on_interrupt
-from tools.emulator import Emulator, missing_prerequisite
-from tools.processes import FunctionServer, port_in_use
+from tools.emulator import Emulator, FirestoreEmulator, missing_prerequisite
+from tools.processes import FunctionServer, Watchdog, port_in_use, port_owner
 from tools.provision import ProvisionError, PubSubLayout, provision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +46,7 @@ class Ports:
     ingest: int
     deliver: int
     emulator: int
+    firestore: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -48,7 +54,37 @@ class Ports:
             int(env.get("INGEST_PORT", 8080)),
             int(env.get("DELIVER_PORT", 8081)),
             int(env.get("EMULATOR_PORT", 8085)),
+            int(env.get("FIRESTORE_PORT", 8086)),
         )
+
+    def named(self) -> dict[str, int]:
+        return {
+            "INGEST_PORT": self.ingest,
+            "DELIVER_PORT": self.deliver,
+            "EMULATOR_PORT": self.emulator,
+            "FIRESTORE_PORT": self.firestore,
+        }
+
+
+# What a process left by an earlier `make run` has in its command line.
+OURS = ("functions_framework", "emulators pubsub", "emulators firestore", "-emulator")
+
+
+def port_taken(port: int, setting: str) -> str:
+    """Why `port` cannot be used, naming a leftover of an earlier run as such."""
+    owner = port_owner(port)
+    if owner is not None and any(mark in owner[1] for mark in OURS):
+        pid, command = owner
+        try:
+            group = os.getpgid(pid)
+        except ProcessLookupError:
+            group = pid
+        shown = " ".join(command.split())[:80]
+        return (
+            f"port {port} is held by a leftover of an earlier make run (pid {pid}: "
+            f"{shown}): stop it with `kill -- -{group}`, or set {setting}"
+        )
+    return f"port {port} is in use: stop what holds it or set {setting}"
 
 
 class Service(FunctionServer):
@@ -97,22 +133,26 @@ def run() -> int:
     except ConfigError as error:
         return _fail(str(error))
     ports = Ports.from_env(os.environ)
-    for name, port in (("INGEST_PORT", ports.ingest), ("DELIVER_PORT", ports.deliver)):
+    for name, port in ports.named().items():
         if port_in_use(port):
-            return _fail(f"port {port} is in use: stop what holds it or set {name}")
-    if port_in_use(ports.emulator):
-        return _fail(f"port {ports.emulator} is in use: stop what holds it or set EMULATOR_PORT")
+            return _fail(port_taken(port, name))
 
     stop_on_interrupt()
+    watchdog = Watchdog()
     emulator = Emulator(ports.emulator)
+    firestore = FirestoreEmulator(ports.firestore)
     services: list[Service] = []
     try:
-        print(f"starting the Pub/Sub emulator on {emulator.host} ...", flush=True)
-        emulator.start()
+        for each in (emulator, firestore):
+            print(f"starting the {each.name} emulator on {each.host} ...", flush=True)
+            each.start()
+            assert each.pid is not None
+            watchdog.watch(each.pid)
         token = (ingest.ingest_tokens or [LOCAL_TOKEN])[0]
         env = {
             **os.environ,
             "PUBSUB_EMULATOR_HOST": emulator.host,
+            "FIRESTORE_EMULATOR_HOST": firestore.host,
             "GOOGLE_CLOUD_PROJECT": ingest.GOOGLE_CLOUD_PROJECT or LOCAL_PROJECT,
             "INGEST_TOKEN": ingest.INGEST_TOKEN or LOCAL_TOKEN,
         }
@@ -136,10 +176,12 @@ def run() -> int:
         ]
         for service in services:
             service.start()
+            assert service.process is not None
+            watchdog.watch(service.process.pid)
         for service in services:
             if not service.wait_ready():
                 return _fail(f"{service.target} did not start (its output is above)")
-        _banner(deliver, services[1].url, token, layout)
+        _banner(deliver, services[1].url, token, layout, env)
         while all(service.running for service in services):
             time.sleep(0.5)
         stopped = next(service.target for service in services if not service.running)
@@ -153,10 +195,18 @@ def run() -> int:
         for service in services:
             service.stop()
         emulator.stop()
-        print("stopped: ingest, deliver and the Pub/Sub emulator", flush=True)
+        firestore.stop()
+        watchdog.close()
+        print("stopped: ingest, deliver and the emulators", flush=True)
 
 
-def _banner(config: DeliverSettings, ingest_url: str, token: str, layout: PubSubLayout) -> None:
+def _banner(
+    config: DeliverSettings,
+    ingest_url: str,
+    token: str,
+    layout: PubSubLayout,
+    env: Mapping[str, str],
+) -> None:
     if config.dry_run:
         mode = (
             "deliver runs DRY: each SaaSquatch call is logged below, nothing is sent "
@@ -177,6 +227,14 @@ def _banner(config: DeliverSettings, ingest_url: str, token: str, layout: PubSub
         "send a sample identify and Order Completed:",
         "",
         f"  {sample_curl(ingest_url, token)}",
+        "",
+        "the operator tools, in another terminal, talk to these emulators with:",
+        "",
+        *(
+            f"  export {name}={env[name]}"
+            for name in ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")
+        ),
+        "  .venv/bin/python -m tools dead-letters list",
         "",
         "Ctrl-C stops everything.",
         "",

@@ -8,7 +8,7 @@ from typing import Any
 
 from google.cloud import pubsub_v1
 
-from tools.emulator import Emulator
+from tools.emulator import Emulator, FirestoreEmulator
 
 from ..factories import PROJECT, TOKEN
 from .pubsub import Topic
@@ -29,7 +29,16 @@ def ingest_env(emulator: Emulator, topic: str, **extra: str) -> dict[str, str]:
     }
 
 
-def deliver_env(emulator: Emulator, base_url: str, **extra: str) -> dict[str, str]:
+def deliver_env(
+    emulator: Emulator, base_url: str, firestore: FirestoreEmulator | None = None, **extra: str
+) -> dict[str, str]:
+    """deliver on the emulator, sending to the SaaSquatch stand-in at `base_url`; with its
+    delivery ledger on the Firestore emulator when one is given, else without a ledger."""
+    ledger = (
+        {"FIRESTORE_EMULATOR_HOST": firestore.host, "DELIVERY_LEDGER": "true"}
+        if firestore is not None
+        else {"DELIVERY_LEDGER": "false"}
+    )
     return {
         "PUBSUB_EMULATOR_HOST": emulator.host,
         "GOOGLE_CLOUD_PROJECT": PROJECT,
@@ -38,6 +47,7 @@ def deliver_env(emulator: Emulator, base_url: str, **extra: str) -> dict[str, st
         "SAASQUATCH_API_KEY": API_KEY,
         "SAASQUATCH_BASE_URL": base_url,
         "SAASQUATCH_TIMEOUT_SECONDS": "0.5",
+        **ledger,
         **extra,
     }
 

@@ -66,7 +66,7 @@ def test_a_gzip_export_is_published_once_per_valid_line_and_bad_lines_are_named(
     assert set(ids.values()) == {1}, "each exactly once"
     report = capsys.readouterr().err
     assert "published 9996 messages" in report
-    assert "skipped 4 invalid: lines 17, 2500, 7777, 9999" in report
+    assert "skipped 4 invalid lines: lines 17, 2500, 7777 and 9999" in report
 
 
 def test_messages_are_published_exactly_as_ingest_publishes_them(
@@ -78,7 +78,8 @@ def test_messages_are_published_exactly_as_ingest_publishes_them(
         original = json.loads(pulled.data)
         as_ingest = encode_raw_event(original, ordering=True)
         assert pulled.data == as_ingest.data
-        assert dict(pulled.attributes) == dict(as_ingest.attributes)
+        # Marked as a backfill: deliver looks it up in its ledger before sending it.
+        assert dict(pulled.attributes) == {**as_ingest.attributes, "origin": "backfill"}
         assert pulled.ordering_key == as_ingest.ordering_key == original["userId"]
 
 
@@ -101,7 +102,10 @@ def test_dry_run_prints_the_saasquatch_calls_and_publishes_nothing(
 ) -> None:
     export = write_export(tmp_path / "few.jsonl", 3, {2: "oops"})
     assert run(str(export), "--topic", topic.name, "--dry-run") == 0
-    plans = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    printed = capsys.readouterr()
+    assert "mapped 2 messages (dry run: nothing published)" in printed.err
+    assert "skipped 1 invalid line: line 2" in printed.err
+    plans = [json.loads(line) for line in printed.out.splitlines()]
     assert [plan["line"] for plan in plans] == [1, 3]
     assert plans[0]["outcome"] == "delivered"
     assert plans[0]["calls"][0]["path"] == "/open/account/user-1/user/user-1/events"
@@ -180,3 +184,37 @@ def test_ctrl_c_stops_after_the_in_flight_publishes_and_says_where_to_resume(
     rest = ids_of(topic.pull_until(lambda got: resumed <= set(ids_of(got)), timeout=60))
     assert resumed <= set(rest), "the resume publishes everything from its line on"
     assert set(first) | set(rest) == everything, "nothing lost, nothing made up"
+
+
+def test_a_missing_topic_is_named_with_the_lines_it_failed(
+    emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = write_export(tmp_path / "few.jsonl", 3)
+    assert run(str(export), "--topic", "no-such-topic") == 1
+    [failed] = [line for line in capsys.readouterr().err.splitlines() if "FAILED" in line]
+    assert failed.startswith("  FAILED to publish 3 lines: lines 1, 2 and 3: not found:")
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"PUBSUB_EMULATOR_HOST": "127.0.0.1:9"}, "nothing answers at PUBSUB_EMULATOR_HOST"),
+        ({"PUBSUB_EMULATOR_HOST": ""}, "no Google credentials"),
+    ],
+    ids=["emulator down", "no credentials"],
+)
+def test_when_pubsub_cannot_be_reached_one_line_says_why(
+    tmp_path: Path, processes: Processes, env: dict[str, str], says: str
+) -> None:
+    export = write_export(tmp_path / "few.jsonl", 3)
+    no_credentials = {"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud")}
+    clean = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
+    result = processes.run(
+        [sys.executable, "-m", "tools", "backfill", str(export), "--project", PROJECT],
+        env={**clean, **no_credentials, "GCE_METADATA_HOST": "127.0.0.1:9", **env},
+        timeout=30,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("backfill: ") and says in line
+    assert "Traceback" not in result.stderr

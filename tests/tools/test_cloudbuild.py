@@ -240,6 +240,7 @@ def test_both_services_are_deployed_from_source_with_their_targets(
         f"projects/{PROJECT_ID}/secrets/saasquatch-api-key/versions/latest"
     )
     assert deliver_env["DRY_RUN"] == "false"
+    assert deliver_env["DELIVERY_LEDGER"] == "true"
     assert deliver_env["EVENT_KEY_MAP"] == "{}"
 
 

@@ -99,12 +99,16 @@ def test_replay_by_reason_republishes_the_original_and_leaves_the_rest(
         dead_letter(dead, n, Reason.SAASQUATCH_UNAUTHORIZED, 401)
     for n in range(5, 8):
         dead_letter(dead, n, Reason.INVALID_EVENT_DATA, 400)
-    counts = replay(
+    summary = replay(
         DeadLetters(PROJECT, "dead-letters-pull"),
         Publisher(PROJECT, raw.name, ordering=True, timeout=30),
         reason="saasquatch_unauthorized",
     )
-    assert (counts["replayed"], counts["left"], counts["failed"]) == (5, 3, 0)
+    assert (summary.replayed, summary.other_reason, summary.failed) == (5, 3, 0)
+    assert summary.lines() == [
+        "replayed 5 messages",
+        "left 3 messages dead-lettered for another reason",
+    ]
     replayed = remaining(raw, 5)
     assert sorted(json.loads(m.data)["messageId"] for m in replayed) == [
         f"dl-{n:04d}" for n in range(5)
@@ -113,6 +117,7 @@ def test_replay_by_reason_republishes_the_original_and_leaves_the_rest(
         assert dict(message.attributes) == {
             "type": "track",
             "messageId": json.loads(message.data)["messageId"],
+            "origin": "replay",  # deliver looks it up in its ledger before sending it
         }
         assert message.ordering_key == json.loads(message.data)["userId"]
     left = remaining(dead, 3)
@@ -124,8 +129,9 @@ def test_replay_stops_at_the_limit(topics: tuple[Topic, Topic]) -> None:
     for n in range(6):
         dead_letter(dead, n, Reason.SAASQUATCH_REJECTED, 400)
     raw_events = Publisher(PROJECT, raw.name, ordering=False, timeout=30)
-    counts = replay(DeadLetters(PROJECT, "dead-letters-pull"), raw_events, limit=4)
-    assert counts["replayed"] == 4
+    summary = replay(DeadLetters(PROJECT, "dead-letters-pull"), raw_events, limit=4)
+    assert summary.replayed == 4
+    assert summary.lines()[-1] == "stopped at --limit 4: the rest stay dead-lettered"
     assert len(remaining(raw, 4)) == 4
     assert len(remaining(dead, 2)) == 2
 
@@ -176,8 +182,8 @@ def test_replayed_messages_flow_through_deliver_to_saasquatch(
 
     saasquatch_api.api_keys = {API_KEY}  # the key is fixed
     raw_events = Publisher(PROJECT, RAW_TOPIC, ordering=False, timeout=30)
-    counts = replay(letters, raw_events, reason="saasquatch_unauthorized")
-    assert counts["replayed"] == len(keys)
+    summary = replay(letters, raw_events, reason="saasquatch_unauthorized")
+    assert summary.replayed == len(keys)
     assert saasquatch_api.wait_for(lambda: set(saasquatch_api.delivered_events) == set(keys))
     assert set(saasquatch_api.delivered_events.values()) == {1}
     assert list_dead_letters(letters, None) == {}
@@ -192,3 +198,77 @@ def test_replay_reasons_are_the_dead_letter_reasons(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         main(["replay", "--help"])
     assert "saasquatch_unauthorized" in capsys.readouterr().out
+
+
+def test_a_replay_that_dead_letters_again_ends_after_one_pass(
+    emulator: Emulator,
+    deliver_server: Served,
+    saasquatch_api: SaaSquatchStandIn,
+    processes: Processes,
+) -> None:
+    """The key is still wrong: each replayed message is dead-lettered again, as a new message.
+    Only what was dead-lettered before the replay began is replayed, so it ends, once."""
+    pipeline = Pipeline(emulator, deliver_server.url)
+    saasquatch_api.api_keys = {"the-key-someone-rotated"}
+    saasquatch_api.add_user("u-1001", "u-1001")
+    keys = [f"m-again-{n:03d}" for n in range(3)]
+    for key in keys:
+        pipeline.publish(track(key), type="track", messageId=key)
+    letters = DeadLetters(PROJECT, f"{pipeline.dead_letters.name}-pull")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if list_dead_letters(letters, None).get("saasquatch_unauthorized", {}).get("count") == 3:
+            break
+        time.sleep(0.5)
+    env = {**os.environ, "PUBSUB_EMULATOR_HOST": emulator.host}
+    result = processes.run(
+        [sys.executable, "-m", "tools", "dead-letters", "replay",
+         "--project", PROJECT, "--subscription", f"{pipeline.dead_letters.name}-pull",
+         "--topic", RAW_TOPIC, "--reason", "saasquatch_unauthorized"],
+        env=env,
+        timeout=120,  # it used to loop until interrupted
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "replayed 3 messages"
+    # They fail again, and wait for the next replay: one attempt each at SaaSquatch, no loop.
+    assert saasquatch_api.wait_for(
+        lambda: (
+            list_dead_letters(letters, None).get("saasquatch_unauthorized", {}).get("count") == 3
+        )
+    )
+    attempts = [r for r in saasquatch_api.requests if r.path.endswith("/events")]
+    assert len(attempts) == 2 * len(keys)  # the first delivery and the one replay
+
+
+def test_shared_options_work_after_the_command_too(
+    topics: tuple[Topic, Topic], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, dead = topics
+    dead_letter(dead, 1, Reason.SAASQUATCH_REJECTED, 400)
+    argv = ["list", "--project", PROJECT, "--subscription", "dead-letters-pull"]
+    assert main(argv) == 0
+    assert "      1  saasquatch_rejected" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"PUBSUB_EMULATOR_HOST": "127.0.0.1:9"}, "nothing answers at PUBSUB_EMULATOR_HOST"),
+        ({"PUBSUB_EMULATOR_HOST": ""}, "no Google credentials"),
+    ],
+    ids=["emulator down", "no credentials"],
+)
+def test_when_pubsub_cannot_be_reached_one_line_says_why_at_once(
+    tmp_path, processes: Processes, env: dict[str, str], says: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
+    isolated = {"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud")}
+    for command in (["list"], ["replay", "--reason", "saasquatch_rejected"]):
+        result = processes.run(
+            [sys.executable, "-m", "tools", "dead-letters", *command, "--project", PROJECT],
+            env={**clean, **isolated, "GCE_METADATA_HOST": "127.0.0.1:9", **env},
+            timeout=30,  # it used to hang about a minute
+        )
+        assert result.returncode == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("dead-letters: ") and says in line

@@ -1,4 +1,5 @@
-"""`make run`'s program: everything it starts, the printed curl, and Ctrl-C stopping it all."""
+"""`make run`'s program: everything it starts, the printed curl, and every way of stopping it
+(Ctrl-C, the terminal closing, being killed outright) stopping it all."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.processes import free_port, port_in_use
+from tools.processes import free_port, port_in_use, port_owner
 
 from ..support.processes import Processes
 
@@ -55,9 +56,18 @@ class Running:
                 return line
         raise AssertionError("not seen; output so far:\n" + "\n".join(self.seen))
 
-    def interrupt(self) -> int:
-        """Ctrl-C, as the terminal sends it; then the rest of the output is in `seen`."""
-        os.killpg(self.process.pid, signal.SIGINT)
+    def interrupt(self, sent: signal.Signals = signal.SIGINT) -> int:
+        """Ctrl-C (or another signal), as the terminal sends it, to the whole foreground group;
+        then the rest of the output is in `seen`."""
+        os.killpg(self.process.pid, sent)
+        return self.ended()
+
+    def kill(self) -> int:
+        """SIGKILL to `make run`'s own process only: nothing of it gets to clean up."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        return self.ended()
+
+    def ended(self) -> int:
         code = self.process.wait(timeout=60)
         self._reader.join(timeout=10)
         while not self.lines.empty():
@@ -70,17 +80,33 @@ def deliver_json(line: str) -> dict:
     return json.loads(rest) if prefix.strip() == "deliver" and rest.startswith("{") else {}
 
 
-def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
-    processes: Processes,
-) -> None:
-    ports = {name: free_port() for name in ("INGEST_PORT", "DELIVER_PORT", "EMULATOR_PORT")}
+PORTS = ("INGEST_PORT", "DELIVER_PORT", "EMULATOR_PORT", "FIRESTORE_PORT")
+
+
+def local_env(ports: dict[str, int]) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("PUBSUB_", "SAASQUATCH_", "INGEST_", "DRY_RUN", "GOOGLE_CLOUD"))
+        if not key.startswith(
+            ("PUBSUB_", "FIRESTORE_", "SAASQUATCH_", "INGEST_", "DRY_RUN", "GOOGLE_CLOUD")
+        )
     }
-    env.update({name: str(port) for name, port in ports.items()})
-    running = Running(processes, env)
+    return {**env, **{name: str(port) for name, port in ports.items()}}
+
+
+def all_freed(ports: dict[str, int], timeout: float = 30.0) -> list[int]:
+    """The ports still held once everything had `timeout` to end (nothing else holds them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(port_in_use(port) for port in ports.values()):
+        time.sleep(0.2)
+    return [port for port in ports.values() if port_in_use(port)]
+
+
+def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
+    processes: Processes,
+) -> None:
+    ports = {name: free_port() for name in PORTS}
+    running = Running(processes, local_env(ports))
     try:
         running.wait_for(lambda line: line == "ready.")
         # Locally ingest has a well-known token and deliver no auth: loopback only.
@@ -111,11 +137,64 @@ def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
     finally:
         code = running.interrupt()
     assert code == 0
-    assert "stopped: ingest, deliver and the Pub/Sub emulator" in running.seen
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(port_in_use(port) for port in ports.values()):
-        time.sleep(0.2)
-    assert not [port for port in ports.values() if port_in_use(port)], "everything stopped"
+    assert "stopped: ingest, deliver and the emulators" in running.seen
+    assert all_freed(ports) == [], "everything stopped"
+
+
+def test_the_banner_says_how_to_point_the_tools_at_its_emulators(processes: Processes) -> None:
+    ports = {name: free_port() for name in PORTS}
+    running = Running(processes, local_env(ports))
+    try:
+        running.wait_for(lambda line: line.strip() == "Ctrl-C stops everything.")
+        banner = "\n".join(running.seen)
+        assert f"export PUBSUB_EMULATOR_HOST=127.0.0.1:{ports['EMULATOR_PORT']}" in banner
+        assert f"export FIRESTORE_EMULATOR_HOST=127.0.0.1:{ports['FIRESTORE_PORT']}" in banner
+        assert "export GOOGLE_CLOUD_PROJECT=local-project" in banner
+        assert ".venv/bin/python -m tools dead-letters list" in banner
+    finally:
+        running.interrupt()
+
+
+@pytest.mark.parametrize("how", ["SIGHUP", "SIGKILL"])
+def test_closing_the_terminal_or_killing_make_run_leaves_nothing_behind(
+    processes: Processes, how: str
+) -> None:
+    """SIGHUP (the terminal closed) is handled like Ctrl-C; after SIGKILL nothing of `make run`
+    runs any more, so its watchdog stops what it had started."""
+    ports = {name: free_port() for name in PORTS}
+    running = Running(processes, local_env(ports))
+    running.wait_for(lambda line: line == "ready.")
+    assert sorted(all_freed(ports, timeout=0)) == sorted(ports.values()), "all four listen"
+    if how == "SIGHUP":
+        assert running.interrupt(signal.SIGHUP) == 0
+        assert "stopped: ingest, deliver and the emulators" in running.seen
+    else:
+        assert running.kill() == -signal.SIGKILL
+    assert all_freed(ports) == [], "nothing is left listening"
+    assert [port_owner(port) for port in ports.values()] == [None] * 4
+
+
+def test_a_port_held_by_a_leftover_of_an_earlier_run_is_named_as_such(
+    processes: Processes,
+) -> None:
+    port = free_port()
+    listener = (
+        "import socket, sys, time\n"
+        "held = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n"
+        "time.sleep(600)"
+    )
+    leftover = processes.start(
+        [sys.executable, "-c", listener, str(port), "functions_framework", "--target=ingest"]
+    )
+    deadline = time.monotonic() + 10
+    while not port_in_use(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ports = {name: free_port() for name in PORTS} | {"INGEST_PORT": port}
+    result = processes.run([sys.executable, "-m", "tools.run_local"], env=local_env(ports))
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"make run: port {port} is held by a leftover of an earlier make run")
+    assert f"kill -- -{leftover.pid}" in line and "INGEST_PORT" in line
 
 
 def listening_on(port: int) -> set[str]:
