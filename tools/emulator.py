@@ -10,8 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Self
 
 import requests
 
@@ -95,6 +94,13 @@ class Emulator:
     def reset(self) -> None:
         requests.post(f"http://{self.host}/reset", timeout=10).raise_for_status()
 
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 class FirestoreEmulator(Emulator):
     name = "Firestore"
@@ -108,21 +114,10 @@ class FirestoreEmulator(Emulator):
         requests.delete(url, timeout=10).raise_for_status()
 
 
-@contextmanager
-def running_emulator(port: int | None = None) -> Iterator[Emulator]:
-    emulator = Emulator(port)
-    emulator.start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+def running_emulator(port: int | None = None) -> Emulator:
+    """`with running_emulator() as emulator:`: started, and stopped after."""
+    return Emulator(port)
 
 
-@contextmanager
-def running_firestore(port: int | None = None) -> Iterator[FirestoreEmulator]:
-    emulator = FirestoreEmulator(port)
-    emulator.start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+def running_firestore(port: int | None = None) -> FirestoreEmulator:
+    return FirestoreEmulator(port)

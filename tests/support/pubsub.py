@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from google.api_core.exceptions import DeadlineExceeded
 from google.cloud import pubsub_v1
@@ -57,3 +59,15 @@ class Topic:
                 )
             received.extend(m.message for m in response.received_messages)
         return received
+
+
+def without_google(home: Path, **env: str) -> dict[str, str]:
+    """This environment with no way to Google: no credentials file, an empty home and gcloud
+    configuration, a metadata server that is not there; `env` on top."""
+    kept = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
+    isolated = {
+        "HOME": str(home),
+        "CLOUDSDK_CONFIG": str(home / "gcloud"),
+        "GCE_METADATA_HOST": "127.0.0.1:9",
+    }
+    return {**kept, **isolated, **env}

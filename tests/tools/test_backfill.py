@@ -21,7 +21,7 @@ from tools.backfill import main
 
 from ..factories import PROJECT
 from ..support.processes import Processes
-from ..support.pubsub import Pulled, Topic
+from ..support.pubsub import Pulled, Topic, without_google
 
 BAD_LINES = {17: "{not json", 2500: '"a string"', 7777: "[1, 2]", 9999: '{"type": NaN}'}
 
@@ -207,11 +207,9 @@ def test_when_pubsub_cannot_be_reached_one_line_says_why(
     tmp_path: Path, processes: Processes, env: dict[str, str], says: str
 ) -> None:
     export = write_export(tmp_path / "few.jsonl", 3)
-    no_credentials = {"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud")}
-    clean = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
     result = processes.run(
         [sys.executable, "-m", "tools", "backfill", str(export), "--project", PROJECT],
-        env={**clean, **no_credentials, "GCE_METADATA_HOST": "127.0.0.1:9", **env},
+        env=without_google(tmp_path, **env),
         timeout=30,
     )
     assert result.returncode == 1

@@ -23,7 +23,7 @@ from tools.emulator import Emulator
 from ..factories import PROJECT, track
 from ..support.pipeline import RAW_TOPIC, Pipeline
 from ..support.processes import Processes
-from ..support.pubsub import Topic
+from ..support.pubsub import Topic, without_google
 from ..support.saasquatch_standin import API_KEY, SaaSquatchStandIn
 from ..support.served import Served
 
@@ -56,6 +56,30 @@ def dead_letter(topic: Topic, n: int, reason: Reason, status: int | None = None)
         ordering_key=f"u-{n}",
     )
     pubsub_v1.PublisherClient().publish(topic.path, letter.data, **letter.attributes).result()
+
+
+def dead_lettered(letters: DeadLetters, reason: str, count: int, timeout: float = 30.0) -> bool:
+    """Wait until `count` dead letters with `reason` wait on the subscription."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if list_dead_letters(letters, None).get(reason, {}).get("count") == count:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def dead_lettered_for_a_wrong_key(
+    pipeline: Pipeline, saasquatch_api: SaaSquatchStandIn, keys: list[str]
+) -> DeadLetters:
+    """Publish a track per key while deliver's API key is wrong (401), and wait until all of
+    them are dead-lettered as `saasquatch_unauthorized`."""
+    saasquatch_api.api_keys = {"the-key-someone-rotated"}
+    saasquatch_api.add_user("u-1001", "u-1001")
+    for key in keys:
+        pipeline.publish(track(key), type="track", messageId=key)
+    letters = DeadLetters(PROJECT, f"{pipeline.dead_letters.name}-pull")
+    assert dead_lettered(letters, "saasquatch_unauthorized", len(keys))
+    return letters
 
 
 def remaining(topic: Topic, expected: int, timeout: float = 30.0) -> list:
@@ -165,20 +189,8 @@ def test_replayed_messages_flow_through_deliver_to_saasquatch(
     emulator: Emulator, deliver_server: Served, saasquatch_api: SaaSquatchStandIn
 ) -> None:
     pipeline = Pipeline(emulator, deliver_server.url)
-    saasquatch_api.api_keys = {"the-key-someone-rotated"}  # deliver's key is now wrong: 401
-    saasquatch_api.add_user("u-1001", "u-1001")
     keys = [f"m-replay-{n:03d}" for n in range(5)]
-    for key in keys:
-        pipeline.publish(track(key), type="track", messageId=key)
-    letters = DeadLetters(PROJECT, f"{pipeline.dead_letters.name}-pull")
-    deadline = time.monotonic() + 30
-    groups: dict = {}
-    while time.monotonic() < deadline:
-        groups = list_dead_letters(letters, None)
-        if groups.get("saasquatch_unauthorized", {}).get("count") == len(keys):
-            break
-        time.sleep(0.5)
-    assert groups["saasquatch_unauthorized"]["count"] == len(keys)
+    letters = dead_lettered_for_a_wrong_key(pipeline, saasquatch_api, keys)
 
     saasquatch_api.api_keys = {API_KEY}  # the key is fixed
     raw_events = Publisher(PROJECT, RAW_TOPIC, ordering=False, timeout=30)
@@ -209,17 +221,8 @@ def test_a_replay_that_dead_letters_again_ends_after_one_pass(
     """The key is still wrong: each replayed message is dead-lettered again, as a new message.
     Only what was dead-lettered before the replay began is replayed, so it ends, once."""
     pipeline = Pipeline(emulator, deliver_server.url)
-    saasquatch_api.api_keys = {"the-key-someone-rotated"}
-    saasquatch_api.add_user("u-1001", "u-1001")
     keys = [f"m-again-{n:03d}" for n in range(3)]
-    for key in keys:
-        pipeline.publish(track(key), type="track", messageId=key)
-    letters = DeadLetters(PROJECT, f"{pipeline.dead_letters.name}-pull")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if list_dead_letters(letters, None).get("saasquatch_unauthorized", {}).get("count") == 3:
-            break
-        time.sleep(0.5)
+    letters = dead_lettered_for_a_wrong_key(pipeline, saasquatch_api, keys)
     env = {**os.environ, "PUBSUB_EMULATOR_HOST": emulator.host}
     result = processes.run(
         [sys.executable, "-m", "tools", "dead-letters", "replay",
@@ -261,12 +264,10 @@ def test_shared_options_work_after_the_command_too(
 def test_when_pubsub_cannot_be_reached_one_line_says_why_at_once(
     tmp_path, processes: Processes, env: dict[str, str], says: str
 ) -> None:
-    clean = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
-    isolated = {"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud")}
     for command in (["list"], ["replay", "--reason", "saasquatch_rejected"]):
         result = processes.run(
             [sys.executable, "-m", "tools", "dead-letters", *command, "--project", PROJECT],
-            env={**clean, **isolated, "GCE_METADATA_HOST": "127.0.0.1:9", **env},
+            env=without_google(tmp_path, **env),
             timeout=30,  # it used to hang about a minute
         )
         assert result.returncode == 1
