@@ -57,6 +57,8 @@ class Reason(StrEnum):
     INVALID_EVENT_DATA = "invalid_event_data"
     TIMESTAMP_OUT_OF_WINDOW = "timestamp_out_of_window"
     MAPPING_ERROR = "mapping_error"
+    TRANSFORMER_FAILED = "transformer_failed"
+    TRANSFORMER_INVALID_RESULT = "transformer_invalid_result"
     UNSENDABLE_BODY = "unsendable_body"
     SAASQUATCH_UNAUTHORIZED = "saasquatch_unauthorized"
     SAASQUATCH_REJECTED = "saasquatch_rejected"
@@ -120,6 +122,8 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.INVALID_EVENT_DATA,
         Reason.TIMESTAMP_OUT_OF_WINDOW,
         Reason.MAPPING_ERROR,
+        Reason.TRANSFORMER_FAILED,
+        Reason.TRANSFORMER_INVALID_RESULT,
         Reason.UNSENDABLE_BODY,
         Reason.SAASQUATCH_UNAUTHORIZED,
         Reason.SAASQUATCH_REJECTED,

@@ -9,7 +9,10 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 
 from common.settings import ServiceSettings, http_url
-from mapper import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
+from mapper import InvalidDataStrategy, MappingOptions
+from mapper.options import track_upsert_strategy
+from mapper.segments import InvalidSegmentsStrategy
+from mapper.transformers import DEFAULT_TIMEOUT_MS, Transformer
 
 
 class DeliverSettings(ServiceSettings):
@@ -34,7 +37,12 @@ class DeliverSettings(ServiceSettings):
     LEDGER_TIMEOUT_SECONDS: float = Field(5.0, gt=0, le=30)
     FIRESTORE_EMULATOR_HOST: str = ""
 
-    TRACK_UPSERT_STRATEGY: TrackUpsertStrategy = TrackUpsertStrategy.MISSING_USER
+    # A strategy name, or a JSONata expression giving one per event (compiled in mapping_options).
+    TRACK_UPSERT_STRATEGY: str = "missing_user"
+    TRACK_UPSERT_TRANSFORMER: str = ""
+    IDENTIFY_SEGMENTS_TRANSFORMER: str = ""
+    INVALID_SEGMENTS_STRATEGY: InvalidSegmentsStrategy = InvalidSegmentsStrategy.DISCARD_INVALID
+    TRANSFORMER_TIMEOUT_MS: int = Field(DEFAULT_TIMEOUT_MS, gt=0, le=5000)
     INVALID_DATA_STRATEGY: InvalidDataStrategy = InvalidDataStrategy.STRINGIFY_FIELD
     REMAP_ORDER_COMPLETED: bool = True
     EVENT_KEY_MAP: dict[str, str] = Field(default_factory=dict)
@@ -81,7 +89,8 @@ class DeliverSettings(ServiceSettings):
             )
         if self.DRY_RUN is False and not self.SAASQUATCH_TENANT_ALIAS:
             raise ValueError("DRY_RUN=false needs SAASQUATCH_TENANT_ALIAS and an API key")
-        self.mapping_options  # built (and the event key map checked) once, at start  # noqa: B018
+        # Built once, at start: the event key map checked, every JSONata expression compiled.
+        self.mapping_options  # noqa: B018
         return self
 
     @property
@@ -96,10 +105,20 @@ class DeliverSettings(ServiceSettings):
         """A dry run sends nothing, so it must not record (or skip) anything either."""
         return self.DELIVERY_LEDGER and not self.dry_run
 
+    def _transformer(self, setting: str) -> Transformer | None:
+        text = getattr(self, setting).strip()
+        return Transformer(setting, text, self.TRANSFORMER_TIMEOUT_MS) if text else None
+
     @cached_property
     def mapping_options(self) -> MappingOptions:
+        """The mapper's options; `ValueError` naming the setting when an expression is wrong."""
         return MappingOptions(
-            track_upsert_strategy=self.TRACK_UPSERT_STRATEGY,
+            track_upsert_strategy=track_upsert_strategy(
+                self.TRACK_UPSERT_STRATEGY, timeout_ms=self.TRANSFORMER_TIMEOUT_MS
+            ),
+            identify_segments_transformer=self._transformer("IDENTIFY_SEGMENTS_TRANSFORMER"),
+            track_upsert_transformer=self._transformer("TRACK_UPSERT_TRANSFORMER"),
+            invalid_segments_strategy=self.INVALID_SEGMENTS_STRATEGY,
             invalid_data_strategy=self.INVALID_DATA_STRATEGY,
             remap_order_completed=self.REMAP_ORDER_COMPLETED,
             event_key_map=self.EVENT_KEY_MAP,

@@ -1,7 +1,8 @@
 """Pure Segment -> SaaSquatch mapping: one message in, a `Plan` out. No I/O, no environment.
 
 The mapper depends only on pure leaves of ours: the SaaSquatch call shapes (`saasquatch.calls`),
-the outcome vocabulary (`common.outcomes`) and text cuts (`common.text`).
+the outcome vocabulary (`common.outcomes`) and text cuts (`common.text`). JSONata expressions
+(`transformers.py`) are evaluated here too: a pure computation, bounded per message.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
 from .plan import Plan, Undeliverable, dead_letter, ignored
 from .segment import IGNORED_TYPES, SUPPORTED_TYPES, SegmentMessage, account_id
 from .track import map_track
+from .transforming import identify_segments
 
 __all__ = [
     "InvalidDataStrategy",
@@ -88,6 +90,16 @@ def _map(
             return ignored(Reason.IDENTIFY_DISABLED, kind)
         notes: list[str] = []
         call = upsert_call(parsed, user, parsed.traits, notes)
+        segments = identify_segments(raw, options, notes)
+        if segments:
+            assert call.body is not None
+            call = Call(
+                call.purpose,
+                call.method,
+                call.path,
+                {**call.body, "segments": segments},
+                call.headers,
+            )
         return Plan(Outcome.DELIVERED, message_type=kind, calls=(call,), notes=tuple(notes))
     if not options.honor_delete:
         return ignored(Reason.DELETE_DISABLED, kind)

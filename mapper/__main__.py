@@ -19,12 +19,30 @@ from pydantic import ValidationError
 from ingestion.body import BodyError, messages_from_body
 
 from . import map_message
-from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
+from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy, track_upsert_strategy
+from .segments import InvalidSegmentsStrategy
+from .transformers import DEFAULT_TIMEOUT_MS, Transformer
 
 
 def _options(args: argparse.Namespace) -> MappingOptions:
+    timeout = args.transformer_timeout_ms
+    if timeout <= 0:
+        raise ValueError("--transformer-timeout-ms must be more than 0")
+
+    def transformer(flag: str, text: str | None) -> Transformer | None:
+        return Transformer(flag, text.strip(), timeout) if text and text.strip() else None
+
     return MappingOptions(
-        track_upsert_strategy=args.track_upsert_strategy,
+        track_upsert_strategy=track_upsert_strategy(
+            args.track_upsert_strategy, "--track-upsert-strategy", timeout
+        ),
+        identify_segments_transformer=transformer(
+            "--identify-segments-transformer", args.identify_segments_transformer
+        ),
+        track_upsert_transformer=transformer(
+            "--track-upsert-transformer", args.track_upsert_transformer
+        ),
+        invalid_segments_strategy=args.invalid_segments_strategy,
         invalid_data_strategy=args.invalid_data_strategy,
         remap_order_completed=not args.no_remap_order_completed,
         event_key_map=json.loads(args.event_key_map),
@@ -37,9 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mapper", description=__doc__)
     parser.add_argument(
         "--track-upsert-strategy",
-        choices=[s.value for s in TrackUpsertStrategy],
         default=TrackUpsertStrategy.MISSING_USER.value,
+        help="never, missing_user, always, or a JSONata expression giving one per event",
     )
+    parser.add_argument("--track-upsert-transformer", help="JSONata: track -> upsert fields")
+    parser.add_argument("--identify-segments-transformer", help="JSONata: identify -> segments")
+    parser.add_argument(
+        "--invalid-segments-strategy",
+        choices=[s.value for s in InvalidSegmentsStrategy],
+        default=InvalidSegmentsStrategy.DISCARD_INVALID.value,
+    )
+    parser.add_argument("--transformer-timeout-ms", type=int, default=DEFAULT_TIMEOUT_MS)
     parser.add_argument(
         "--invalid-data-strategy",
         choices=[s.value for s in InvalidDataStrategy],

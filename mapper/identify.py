@@ -18,7 +18,7 @@ MAX_CUSTOM_FIELDS = 100
 HEADER_MAX = 512
 
 
-def _text(value: Any) -> str | None:
+def text_value(value: Any) -> str | None:
     if isinstance(value, str):
         value = value.strip()
         return sanitize.cut_chars(value, sanitize.CUSTOM_FIELD_CHARS) if value else None
@@ -36,9 +36,9 @@ def _after_first_word(traits: dict[str, Any]) -> str | None:
     return parts[1].strip() if len(parts) == 2 else None
 
 
-def _code_list(value: Any) -> list[str] | None:
+def code_list(value: Any) -> list[str] | None:
     values = value if isinstance(value, list) else [value]
-    codes = [code for code in map(_text, values) if code]
+    codes = [code for code in map(text_value, values) if code]
     return codes or None
 
 
@@ -57,11 +57,11 @@ class StandardTrait:
 
 # SaaSquatch user field -> where it comes from. Trait names match ignoring case and `_ - space`.
 STANDARD_TRAITS: dict[str, StandardTrait] = {
-    "email": StandardTrait("email", _text),
-    "firstName": StandardTrait("firstName", _text, fallback=_first_word),
-    "lastName": StandardTrait("lastName", _text, fallback=_after_first_word),
-    "imageUrl": StandardTrait("avatar", _text),
-    "referredByCodes": StandardTrait("referredByCodes", _code_list),
+    "email": StandardTrait("email", text_value),
+    "firstName": StandardTrait("firstName", text_value, fallback=_first_word),
+    "lastName": StandardTrait("lastName", text_value, fallback=_after_first_word),
+    "imageUrl": StandardTrait("avatar", text_value),
+    "referredByCodes": StandardTrait("referredByCodes", code_list),
 }
 
 # Traits that never become custom fields: consumed above, identity, or not meaningful there.

@@ -7,6 +7,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from .segments import InvalidSegmentsStrategy
+from .transformers import DEFAULT_MAX_DEPTH, DEFAULT_TIMEOUT_MS, Transformer
+
 _EVENT_KEY = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
@@ -23,9 +26,14 @@ class InvalidDataStrategy(StrEnum):
 
 
 class MappingOptions(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """`track_upsert_strategy` is a strategy or a `Transformer` whose value names one per event."""
 
-    track_upsert_strategy: TrackUpsertStrategy = TrackUpsertStrategy.MISSING_USER
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    track_upsert_strategy: TrackUpsertStrategy | Transformer = TrackUpsertStrategy.MISSING_USER
+    identify_segments_transformer: Transformer | None = None
+    track_upsert_transformer: Transformer | None = None
+    invalid_segments_strategy: InvalidSegmentsStrategy = InvalidSegmentsStrategy.DISCARD_INVALID
     invalid_data_strategy: InvalidDataStrategy = InvalidDataStrategy.STRINGIFY_FIELD
     remap_order_completed: bool = True
     event_key_map: dict[str, str] = {}
@@ -40,3 +48,32 @@ class MappingOptions(BaseModel):
         if bad:
             raise ValueError(f"event keys must match ^[A-Za-z0-9]{{1,64}}$, got {bad!r}")
         return value
+
+
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+def track_upsert_strategy(
+    text: str,
+    setting: str = "TRACK_UPSERT_STRATEGY",
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> TrackUpsertStrategy | Transformer:
+    """A strategy name (any case), else a JSONata expression that gives one per event.
+
+    A bare word that names no strategy (`sometimes`) is refused rather than compiled: as JSONata
+    it would read a field of that name and fail on every event. `TransformerSyntaxError` when the
+    expression does not parse.
+    """
+    stripped = text.strip()
+    try:
+        return TrackUpsertStrategy(stripped.lower())
+    except ValueError:
+        pass
+    if _WORD.fullmatch(stripped):
+        choices = ", ".join(strategy.value for strategy in TrackUpsertStrategy)
+        raise ValueError(
+            f"{setting}: {stripped!r} names no strategy ({choices}); "
+            "an expression must be more than a field name"
+        )
+    return Transformer(setting, stripped, timeout_ms, max_depth)

@@ -16,6 +16,7 @@ from .identify import upsert_call
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
 from .plan import Plan, Undeliverable
 from .segment import SegmentMessage, account_id
+from .transforming import track_upsert_strategy, transformed_upsert
 
 # Segment E-commerce v2 events that SaaSquatch treats as reserved events.
 RESERVED_EVENTS = {"Order Completed": "purchase", "Order Refunded": "refund"}
@@ -171,13 +172,15 @@ def map_track(
         "events": [event],
     }
     send = Call(Purpose.TRACK_EVENT, "POST", user_path(account, user) + "/events", dict(body))
-    strategy = options.track_upsert_strategy
+    strategy = track_upsert_strategy(raw, options)
     calls: tuple[Call, ...] = (send,)
     fallback: Call | None = None
-    if strategy is TrackUpsertStrategy.ALWAYS:
-        calls = (upsert_call(message, user, traits), send)
-    elif strategy is TrackUpsertStrategy.MISSING_USER:
-        fallback = upsert_call(message, user, traits)
+    if strategy is not TrackUpsertStrategy.NEVER:
+        upsert = transformed_upsert(upsert_call(message, user, traits), raw, options, notes)
+        if strategy is TrackUpsertStrategy.ALWAYS:
+            calls = (upsert, send)
+        else:
+            fallback = upsert
     return Plan(
         Outcome.DELIVERED,
         message_type="track",

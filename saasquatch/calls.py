@@ -88,6 +88,7 @@ class UserUpsert(TypedDict, total=False):
     locale: str
     referredByCodes: list[str]
     customFields: dict[str, Scalar]
+    segments: list[str]  # in order: "name" joins, "~name" leaves, "~*" leaves every segment
 
 
 class UserEvent(TypedDict, total=False):

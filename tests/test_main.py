@@ -82,6 +82,6 @@ def test_the_server_exits_at_start_on_a_wrong_setting(processes: Processes) -> N
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "configuration error: TRACK_UPSERT_STRATEGY: "
-        "Input should be 'missing_user', 'always' or 'never'"
+        "configuration error: TRACK_UPSERT_STRATEGY: 'sometimes' names no strategy "
+        "(missing_user, always, never); an expression must be more than a field name"
     ]

@@ -10,6 +10,11 @@ from ingestion import IngestSettings
 
 DELIVER_PROBLEMS = [
     ({"TRACK_UPSERT_STRATEGY": "sometimes"}, "TRACK_UPSERT_STRATEGY"),
+    ({"TRACK_UPSERT_STRATEGY": 'event = "x" ?'}, "TRACK_UPSERT_STRATEGY: the JSONata"),
+    ({"IDENTIFY_SEGMENTS_TRANSFORMER": "[traits.a"}, "IDENTIFY_SEGMENTS_TRANSFORMER: the JSONata"),
+    ({"TRACK_UPSERT_TRANSFORMER": '{ "a": }'}, "TRACK_UPSERT_TRANSFORMER: the JSONata"),
+    ({"INVALID_SEGMENTS_STRATEGY": "strip"}, "INVALID_SEGMENTS_STRATEGY"),
+    ({"TRANSFORMER_TIMEOUT_MS": "0"}, "TRANSFORMER_TIMEOUT_MS"),
     ({"EVENT_KEY_MAP": "{not json"}, "EVENT_KEY_MAP"),
     ({"EVENT_KEY_MAP": '{"Signed Up": "bad key!"}'}, "event keys"),
     ({"SAASQUATCH_TENANT_ALIAS": "test_abc123"}, "SAASQUATCH_API_KEY"),

@@ -92,3 +92,56 @@ def test_a_bad_option_is_one_line_and_exit_2() -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: bad option")
+
+
+def test_the_transformer_flags_are_the_settings_of_deliver() -> None:
+    """The documented preview of a transformer (docs/mapping.md) and the other three flags."""
+    identify = (PAYLOADS / "identify_trait2.json").read_text()
+    plan = json.loads(
+        preview(identify, "--identify-segments-transformer", '[traits.trait2, "hardcoded"]').stdout
+    )
+    assert plan["calls"][0]["body"]["segments"] == ["test", "hardcoded"]
+    sanitized = json.loads(
+        preview(
+            identify,
+            "--identify-segments-transformer",
+            '["VIP Tier!"]',
+            "--invalid-segments-strategy",
+            "sanitize",
+        ).stdout
+    )
+    assert sanitized["calls"][0]["body"]["segments"] == ["VIPTier"]
+    track = json.dumps(
+        {"type": "track", "userId": "u", "event": "Order Completed", "properties": {"plan": "pro"}}
+    )
+    chosen = json.loads(
+        preview(
+            track,
+            "--track-upsert-strategy",
+            'event = "Order Completed" ? "ALWAYS" : "MISSING_USER"',
+            "--track-upsert-transformer",
+            '{ "customFields": { "plan": properties.plan } }',
+        ).stdout
+    )
+    assert [call["purpose"] for call in chosen["calls"]] == ["upsert_user", "track_event"]
+    assert chosen["calls"][0]["body"]["customFields"] == {"plan": "pro"}
+    slow = json.loads(
+        preview(
+            track,
+            "--track-upsert-strategy",
+            '$count($map([1..1000000], function($v) { $v })) > 0 ? "always" : "never"',
+            "--transformer-timeout-ms",
+            "50",
+        ).stdout
+    )
+    assert slow["reason"] == "transformer_failed"
+    assert slow["detail"].endswith("timed out after 50 ms (JSONata D1012)")
+
+
+def test_an_expression_that_does_not_parse_is_one_line_naming_the_flag() -> None:
+    result = preview("{}", "--track-upsert-transformer", '{ "plan": ')
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: bad option: --track-upsert-transformer: the JSONata expression does not parse: S0"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -112,6 +112,12 @@ USER_UPSERT = {
         "imageUrl": {"type": "string"},
         "locale": {"type": "string", "pattern": "^[a-z]{2}_[A-Z]{2}$"},
         "referredByCodes": {"type": "array", "items": {"type": "string"}},
+        # Operations in order: join, leave (`~`), leave all (`~*`); names alphanumeric.
+        "segments": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": "^(~?[A-Za-z0-9]+|~\\*)$"},
+        },
         "customFields": {
             "type": "object",
             "maxProperties": 100,

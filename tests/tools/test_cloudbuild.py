@@ -17,6 +17,7 @@ import pytest
 import yaml
 from google.cloud import pubsub_v1
 
+from delivery import DeliverSettings
 from tools.emulator import Emulator
 from tools.processes import ROOT
 
@@ -359,6 +360,44 @@ def test_without_a_tenant_the_build_stops_before_anything_unless_dry_run_is_aske
     deliver_env = env_vars(deploys(dry)["segment-deliver"])
     assert deliver_env["DRY_RUN"] == "true"
     assert "SAASQUATCH_API_KEY_SECRET" not in deliver_env
+
+
+DOCS_EXPRESSIONS = {
+    "_IDENTIFY_SEGMENTS_TRANSFORMER": '[traits.trait2, "hardcoded"]',
+    "_TRACK_UPSERT_STRATEGY": 'event = "Order Completed" ? "ALWAYS" : "MISSING_USER"',
+    "_TRACK_UPSERT_TRANSFORMER": '{ "customFields": { "plan": properties.plan } }',
+}
+
+
+def test_jsonata_expressions_reach_deliver_as_written(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    """Quotes, `$`, `?` and braces pass through the script and gcloud's `^|^` list untouched."""
+    build = steps_with(
+        tmp_path,
+        emulator,
+        ANSWERS,
+        **DOCS_EXPRESSIONS,
+        _INVALID_SEGMENTS_STRATEGY="sanitize",
+        _TRANSFORMER_TIMEOUT_MS="500",
+    )
+    assert build["failed"] is None, build["outputs"]
+    deliver_env = env_vars(deploys(build)["segment-deliver"])
+    for name, expression in DOCS_EXPRESSIONS.items():
+        assert deliver_env[name.removeprefix("_")] == expression
+    assert deliver_env["INVALID_SEGMENTS_STRATEGY"] == "sanitize"
+    assert deliver_env["TRANSFORMER_TIMEOUT_MS"] == "500"
+    assert DeliverSettings.from_env(deliver_env).mapping_options.identify_segments_transformer
+
+
+def test_an_expression_with_the_separator_stops_the_build_with_one_line(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    stopped = steps_with(tmp_path, emulator, ANSWERS, _TRACK_UPSERT_TRANSFORMER='$ ~> |$|{"a": 1}|')
+    assert stopped["failed"] == "settings"
+    [line] = stopped["outputs"]["settings"].strip().splitlines()
+    assert line.startswith("_TRACK_UPSERT_TRANSFORMER holds a '|'")
+    assert stopped["calls"] == []
 
 
 def test_a_shared_secret_is_passed_by_reference(
