@@ -7,6 +7,7 @@ the outcome vocabulary (`common.outcomes`) and text cuts (`common.text`). JSONat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from saasquatch.calls import Call, Purpose, user_path
 from .identify import upsert_call
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
 from .plan import Plan, Undeliverable, dead_letter, ignored
-from .segment import IGNORED_TYPES, SUPPORTED_TYPES, SegmentMessage, account_id
+from .segment import IGNORED_TYPES, SegmentMessage, account_id
 from .track import map_track
 from .transforming import identify_segments
 
@@ -76,39 +77,47 @@ def _map(
 ) -> Plan:
     if kind in IGNORED_TYPES:
         return ignored(Reason.UNSUPPORTED_TYPE, kind)
-    if kind not in SUPPORTED_TYPES:
+    if kind is None or kind not in ROUTES:
         return dead_letter(Reason.UNKNOWN_TYPE, f"type {kind!r} is not a Segment message type")
     if parsed.excludes_saasquatch():
         return ignored(Reason.EXCLUDED_BY_INTEGRATIONS, kind)
     user = parsed.user_id
     if user is None:
         return ignored(Reason.ANONYMOUS, kind)
-    if kind == "track":
-        return map_track(parsed, raw, user, options, now)
-    if kind == "identify":
-        if options.ignore_identify:
-            return ignored(Reason.IDENTIFY_DISABLED, kind)
-        notes: list[str] = []
-        call = upsert_call(parsed, user, parsed.traits, notes)
-        segments = identify_segments(raw, options, notes)
-        if segments:
-            assert call.body is not None
-            call = Call(
-                call.purpose,
-                call.method,
-                call.path,
-                {**call.body, "segments": segments},
-                call.headers,
-            )
-        return Plan(Outcome.DELIVERED, message_type=kind, calls=(call,), notes=tuple(notes))
+    return ROUTES[kind](parsed, raw, user, options, now)
+
+
+def _identify(
+    parsed: SegmentMessage, raw: dict[str, Any], user: str, options: MappingOptions, _: datetime
+) -> Plan:
+    if options.ignore_identify:
+        return ignored(Reason.IDENTIFY_DISABLED, "identify")
+    notes: list[str] = []
+    call = upsert_call(parsed, user, parsed.traits, notes)
+    segments = identify_segments(raw, options, notes)
+    if segments:
+        assert call.body is not None
+        body = {**call.body, "segments": segments}
+        call = Call(call.purpose, call.method, call.path, body, call.headers)
+    return Plan(Outcome.DELIVERED, message_type="identify", calls=(call,), notes=tuple(notes))
+
+
+def _delete(
+    parsed: SegmentMessage, _raw: dict[str, Any], user: str, options: MappingOptions, _: datetime
+) -> Plan:
     if not options.honor_delete:
-        return ignored(Reason.DELETE_DISABLED, kind)
+        return ignored(Reason.DELETE_DISABLED, "delete")
     account = account_id(parsed.traits or parsed.context.traits, user)
     do_not_track = "true" if options.delete_do_not_track else "false"
     call = Call(
         Purpose.DELETE_USER, "DELETE", user_path(account, user), params={"doNotTrack": do_not_track}
     )
-    return Plan(Outcome.DELIVERED, message_type=kind, calls=(call,))
+    return Plan(Outcome.DELIVERED, message_type="delete", calls=(call,))
+
+
+# The message types that become SaaSquatch calls, and what maps each (after the checks above).
+ROUTES: dict[str, Callable[[SegmentMessage, dict[str, Any], str, MappingOptions, datetime], Plan]]
+ROUTES = {"track": map_track, "identify": _identify, "delete": _delete}
 
 
 def _describe(error: ValidationError) -> str:

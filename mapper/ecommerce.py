@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import sanitize
+from .segment import trait_index
 
 TEXT_MAX = 375
 MAX_PRODUCTS = 200
@@ -25,12 +27,22 @@ class InvalidValue(ValueError):
 Converter = Callable[[Any], Any]
 
 
-def _products_marker(value: Any) -> Any:  # pragma: no cover - dispatched to `_products`
-    raise AssertionError("products are converted by _products")
+@dataclass(frozen=True, slots=True)
+class ArrayOf:
+    """A field holding an array of objects, each converted by its own table (`fields`): items
+    that are not objects, past `max_items`, or without any of `id_sources` are left out."""
+
+    fields: dict[str, Rule]
+    max_items: int
+    id_field: str
+    id_sources: tuple[str, ...]
+
+    @property
+    def id_keys(self) -> frozenset[str]:
+        return frozenset(sanitize.trait_key(name) for name in self.id_sources)
 
 
-# `products` needs the problem list (items are dropped one by one), so it is dispatched by identity.
-PRODUCTS: Converter = _products_marker
+Rule = Converter | ArrayOf
 
 
 def text(value: Any) -> str:
@@ -89,7 +101,7 @@ def currency(value: Any) -> str:
     raise InvalidValue("must be a three-letter currency code")
 
 
-PRODUCT_FIELDS: dict[str, Converter] = {
+PRODUCT_FIELDS: dict[str, Rule] = {
     "product_id": text,
     "sku": text,
     "category": text,
@@ -104,7 +116,15 @@ PRODUCT_FIELDS: dict[str, Converter] = {
     "position": integer,
 }
 
-PURCHASE_FIELDS: dict[str, Converter] = {
+# Product ids SaaSquatch requires; Segment products sometimes carry only `id` or `sku`.
+PRODUCTS = ArrayOf(
+    PRODUCT_FIELDS,
+    max_items=MAX_PRODUCTS,
+    id_field="product_id",
+    id_sources=("product_id", "id", "sku"),
+)
+
+PURCHASE_FIELDS: dict[str, Rule] = {
     "checkout_id": text,
     "order_id": text,
     "affiliation": text,
@@ -119,12 +139,12 @@ PURCHASE_FIELDS: dict[str, Converter] = {
     "products": PRODUCTS,
 }
 
-REFUND_FIELDS: dict[str, Converter] = {
+REFUND_FIELDS: dict[str, Rule] = {
     name: PURCHASE_FIELDS[name]
     for name in ("order_id", "affiliation", "total", "revenue", "shipping", "tax", "currency")
 } | {"products": PRODUCTS}
 
-SCHEMAS: dict[str, dict[str, Converter]] = {"purchase": PURCHASE_FIELDS, "refund": REFUND_FIELDS}
+SCHEMAS: dict[str, dict[str, Rule]] = {"purchase": PURCHASE_FIELDS, "refund": REFUND_FIELDS}
 
 # Each schema field's lookup key (`order_id` -> `orderid`), computed once.
 _TARGET_KEYS = {
@@ -132,10 +152,6 @@ _TARGET_KEYS = {
     for schema in (PURCHASE_FIELDS, REFUND_FIELDS, PRODUCT_FIELDS)
     for target in schema
 }
-
-# Product ids SaaSquatch requires; Segment products sometimes carry only `id` or `sku`.
-PRODUCT_ID_SOURCES = ("product_id", "id", "sku")
-_PRODUCT_ID_KEYS = frozenset(sanitize.trait_key(name) for name in PRODUCT_ID_SOURCES)
 
 
 class Problems:
@@ -147,7 +163,7 @@ class Problems:
 
 
 def _convert(
-    schema: dict[str, Converter],
+    schema: dict[str, Rule],
     source: dict[str, Any],
     where: str,
     problems: Problems,
@@ -158,16 +174,18 @@ def _convert(
         if value is None:
             problems.left_out.append(f"{where}{name} (null)")
             continue
-        convert = schema[target]
+        rule = schema[target]
         try:
-            fields[target] = _products(value, problems) if convert is PRODUCTS else convert(value)
+            fields[target] = (
+                _array(rule, target, value, problems) if isinstance(rule, ArrayOf) else rule(value)
+            )
         except InvalidValue as error:
             problems.invalid.append(f"{where}{name} {error}")
     return fields
 
 
 def _matches(
-    schema: dict[str, Converter],
+    schema: dict[str, Rule],
     source: dict[str, Any],
     where: str,
     problems: Problems,
@@ -191,38 +209,39 @@ def _matches(
     return found
 
 
-def _products(value: Any, problems: Problems) -> list[dict[str, Any]]:
+def _array(rule: ArrayOf, name: str, value: Any, problems: Problems) -> list[dict[str, Any]]:
     if not isinstance(value, list):
-        raise InvalidValue("must be an array of products")
+        raise InvalidValue(f"must be an array of {name}")
     built: list[dict[str, Any]] = []
     for index, item in enumerate(value):
-        where = f"products[{index}]."
+        where = f"{name}[{index}]"
         if not isinstance(item, dict):
-            problems.left_out.append(f"products[{index}] (not an object)")
+            problems.left_out.append(f"{where} (not an object)")
             continue
-        if len(built) == MAX_PRODUCTS:
-            problems.left_out.append(f"products[{index}:] (over {MAX_PRODUCTS})")
+        if len(built) == rule.max_items:
+            problems.left_out.append(f"{name}[{index}:] (over {rule.max_items})")
             break
-        product = _convert(PRODUCT_FIELDS, item, where, problems, _PRODUCT_ID_KEYS)
-        if "product_id" not in product:
-            product_id = _product_id(item)
-            if product_id is None:
-                problems.left_out.append(f"products[{index}] (no product_id, id or sku)")
+        converted = _convert(rule.fields, item, f"{where}.", problems, rule.id_keys)
+        if rule.id_field not in converted:
+            found = _first_id(rule, item)
+            if found is None:
+                problems.left_out.append(
+                    f"{where} (no {', '.join(rule.id_sources[:-1])} or {rule.id_sources[-1]})"
+                )
                 continue
-            product = {"product_id": product_id, **product}
-        built.append(product)
+            converted = {rule.id_field: found, **converted}
+        built.append(converted)
     return built
 
 
-def _product_id(item: dict[str, Any]) -> str | None:
-    by_name: dict[str, tuple[str, Any]] = {}
-    for name, value in item.items():
-        by_name.setdefault(sanitize.trait_key(name), (name, value))
-    for source in PRODUCT_ID_SOURCES:
-        hit = by_name.get(sanitize.trait_key(source))
-        if hit is not None and hit[1] is not None and hit[1] != "":
+def _first_id(rule: ArrayOf, item: dict[str, Any]) -> str | None:
+    """The first of `rule.id_sources` the item has as text (names matched like any field)."""
+    index = trait_index(item)
+    for source in rule.id_sources:
+        value = index.get(sanitize.trait_key(source))
+        if value is not None:
             try:
-                return text(hit[1])
+                return text(value)
             except InvalidValue:
                 continue
     return None

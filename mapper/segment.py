@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .sanitize import id_text, trait_key
 
-SUPPORTED_TYPES = frozenset({"identify", "track", "delete"})
 IGNORED_TYPES = frozenset({"page", "screen", "group", "alias"})
 SAASQUATCH_INTEGRATION_KEYS = frozenset({"saasquatch", "saasquatchv2"})
 
