@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from _support import table
 
 from mapper import MappingOptions, map_message
-from mapper.options import track_upsert_strategy
+from mapper.options import parse_track_upsert_strategy
 from mapper.transformers import Transformer
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -104,7 +104,7 @@ TRANSFORMED = MappingOptions(
     identify_segments_transformer=Transformer(
         "IDENTIFY_SEGMENTS_TRANSFORMER", '[traits.plan, "hardcoded"]'
     ),
-    track_upsert_strategy=track_upsert_strategy(
+    track_upsert_strategy=parse_track_upsert_strategy(
         'event = "Order Completed" ? "ALWAYS" : "MISSING_USER"'
     ),
     track_upsert_transformer=Transformer(

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from common.settings import ServiceSettings, http_url
 from mapper import InvalidDataStrategy, MappingOptions
-from mapper.options import track_upsert_strategy
+from mapper.options import parse_track_upsert_strategy
 from mapper.segments import InvalidSegmentsStrategy
 from mapper.transformers import DEFAULT_TIMEOUT_MS, Transformer
 
@@ -105,19 +105,23 @@ class DeliverSettings(ServiceSettings):
         """A dry run sends nothing, so it must not record (or skip) anything either."""
         return self.DELIVERY_LEDGER and not self.dry_run
 
-    def _transformer(self, setting: str) -> Transformer | None:
-        text = getattr(self, setting).strip()
-        return Transformer(setting, text, self.TRANSFORMER_TIMEOUT_MS) if text else None
-
     @cached_property
     def mapping_options(self) -> MappingOptions:
         """The mapper's options; `ValueError` naming the setting when an expression is wrong."""
         return MappingOptions(
-            track_upsert_strategy=track_upsert_strategy(
+            track_upsert_strategy=parse_track_upsert_strategy(
                 self.TRACK_UPSERT_STRATEGY, timeout_ms=self.TRANSFORMER_TIMEOUT_MS
             ),
-            identify_segments_transformer=self._transformer("IDENTIFY_SEGMENTS_TRANSFORMER"),
-            track_upsert_transformer=self._transformer("TRACK_UPSERT_TRANSFORMER"),
+            identify_segments_transformer=Transformer.of_setting(
+                "IDENTIFY_SEGMENTS_TRANSFORMER",
+                self.IDENTIFY_SEGMENTS_TRANSFORMER,
+                self.TRANSFORMER_TIMEOUT_MS,
+            ),
+            track_upsert_transformer=Transformer.of_setting(
+                "TRACK_UPSERT_TRANSFORMER",
+                self.TRACK_UPSERT_TRANSFORMER,
+                self.TRANSFORMER_TIMEOUT_MS,
+            ),
             invalid_segments_strategy=self.INVALID_SEGMENTS_STRATEGY,
             invalid_data_strategy=self.INVALID_DATA_STRATEGY,
             remap_order_completed=self.REMAP_ORDER_COMPLETED,

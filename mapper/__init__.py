@@ -93,12 +93,9 @@ def _identify(
     if options.ignore_identify:
         return ignored(Reason.IDENTIFY_DISABLED, "identify")
     notes: list[str] = []
-    call = upsert_call(parsed, user, parsed.traits, notes)
     segments = identify_segments(raw, options, notes)
-    if segments:
-        assert call.body is not None
-        body = {**call.body, "segments": segments}
-        call = Call(call.purpose, call.method, call.path, body, call.headers)
+    transformed = {"segments": segments} if segments else None
+    call = upsert_call(parsed, user, parsed.traits, notes, transformed)
     return Plan(Outcome.DELIVERED, message_type="identify", calls=(call,), notes=tuple(notes))
 
 

@@ -19,7 +19,12 @@ from pydantic import ValidationError
 from ingestion.body import BodyError, messages_from_body
 
 from . import map_message
-from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy, track_upsert_strategy
+from .options import (
+    InvalidDataStrategy,
+    MappingOptions,
+    TrackUpsertStrategy,
+    parse_track_upsert_strategy,
+)
 from .segments import InvalidSegmentsStrategy
 from .transformers import DEFAULT_TIMEOUT_MS, Transformer
 
@@ -29,18 +34,15 @@ def _options(args: argparse.Namespace) -> MappingOptions:
     if timeout <= 0:
         raise ValueError("--transformer-timeout-ms must be more than 0")
 
-    def transformer(flag: str, text: str | None) -> Transformer | None:
-        return Transformer(flag, text.strip(), timeout) if text and text.strip() else None
-
     return MappingOptions(
-        track_upsert_strategy=track_upsert_strategy(
+        track_upsert_strategy=parse_track_upsert_strategy(
             args.track_upsert_strategy, "--track-upsert-strategy", timeout
         ),
-        identify_segments_transformer=transformer(
-            "--identify-segments-transformer", args.identify_segments_transformer
+        identify_segments_transformer=Transformer.of_setting(
+            "--identify-segments-transformer", args.identify_segments_transformer, timeout
         ),
-        track_upsert_transformer=transformer(
-            "--track-upsert-transformer", args.track_upsert_transformer
+        track_upsert_transformer=Transformer.of_setting(
+            "--track-upsert-transformer", args.track_upsert_transformer, timeout
         ),
         invalid_segments_strategy=args.invalid_segments_strategy,
         invalid_data_strategy=args.invalid_data_strategy,

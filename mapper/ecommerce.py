@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import sanitize
@@ -36,10 +36,11 @@ class ArrayOf:
     max_items: int
     id_field: str
     id_sources: tuple[str, ...]
+    id_keys: frozenset[str] = field(init=False)  # the sources' lookup keys, computed once
 
-    @property
-    def id_keys(self) -> frozenset[str]:
-        return frozenset(sanitize.trait_key(name) for name in self.id_sources)
+    def __post_init__(self) -> None:
+        keys = frozenset(sanitize.trait_key(name) for name in self.id_sources)
+        object.__setattr__(self, "id_keys", keys)
 
 
 Rule = Converter | ArrayOf

@@ -176,8 +176,10 @@ def upsert_call(
     user: str,
     traits: dict[str, Any],
     notes: list[str] | None = None,
+    transformed: dict[str, Any] | None = None,
 ) -> Call:
-    """The upsert for `user`; custom fields only when `notes` is given (identify, not track)."""
+    """The upsert for `user`; custom fields only when `notes` is given (identify, not track).
+    `transformed` (fields a transformer gave, already checked) wins over the standard ones."""
     account = account_id(traits, user)
     fields = standard_fields(traits)
     user_locale = sanitize.locale(message.context.locale)
@@ -187,6 +189,8 @@ def upsert_call(
         extra = custom_fields(traits, notes)
         if extra:
             fields["customFields"] = extra
+    if transformed:
+        fields.update(transformed)
     body: UserUpsert = {"id": user, "accountId": account, **fields}  # type: ignore[typeddict-item]
     return Call(
         Purpose.UPSERT_USER,

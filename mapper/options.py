@@ -53,7 +53,7 @@ class MappingOptions(BaseModel):
 _WORD = re.compile(r"[A-Za-z_]+")
 
 
-def track_upsert_strategy(
+def parse_track_upsert_strategy(
     text: str,
     setting: str = "TRACK_UPSERT_STRATEGY",
     timeout_ms: int = DEFAULT_TIMEOUT_MS,

@@ -16,7 +16,7 @@ from .identify import upsert_call
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
 from .plan import Plan, Undeliverable
 from .segment import SegmentMessage, account_id
-from .transforming import track_upsert_strategy, transformed_upsert
+from .transforming import track_upsert_strategy, upsert_fields
 
 # Segment E-commerce v2 events that SaaSquatch treats as reserved events.
 RESERVED_EVENTS = {"Order Completed": "purchase", "Order Refunded": "refund"}
@@ -176,7 +176,8 @@ def map_track(
     calls: tuple[Call, ...] = (send,)
     fallback: Call | None = None
     if strategy is not TrackUpsertStrategy.NEVER:
-        upsert = transformed_upsert(upsert_call(message, user, traits), raw, options, notes)
+        transformed = upsert_fields(raw, options, notes)
+        upsert = upsert_call(message, user, traits, transformed=transformed)
         if strategy is TrackUpsertStrategy.ALWAYS:
             calls = (upsert, send)
         else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from common.outcomes import Reason
-from saasquatch.calls import Call
 
 from . import sanitize
 from .identify import code_list, custom_fields, text_value
@@ -85,26 +84,24 @@ def track_upsert_strategy(message: dict[str, Any], options: MappingOptions) -> T
     raise _invalid(strategy, "must give never, missing_user or always")
 
 
-def transformed_upsert(
-    call: Call, message: dict[str, Any], options: MappingOptions, notes: list[str]
-) -> Call:
-    """`call` (a track's upsert) with the fields TRACK_UPSERT_TRANSFORMER gives, which win over
-    the standard ones; custom fields and segments checked by the usual rules."""
+def upsert_fields(
+    message: dict[str, Any], options: MappingOptions, notes: list[str]
+) -> dict[str, Any]:
+    """The user upsert fields TRACK_UPSERT_TRANSFORMER gives this track (none without), custom
+    fields and segments checked by the usual rules; they win over the standard ones."""
     transformer = options.track_upsert_transformer
     if transformer is None:
-        return call
+        return {}
     result = evaluated(transformer, message)
     if result is None:
-        return call
+        return {}
     if not isinstance(result, dict):
         raise _invalid(transformer, "must give an object of user upsert fields")
     unknown = sorted(name for name in result if name not in UPSERT_FIELDS)
     if unknown:
         shown = ", ".join(sanitize.cut_chars(str(name), 64) for name in unknown[:5])
         raise _invalid(transformer, f"gives fields the user upsert does not take: {shown}")
-    fields = _fields(transformer, result, options, notes)
-    assert call.body is not None
-    return Call(call.purpose, call.method, call.path, {**call.body, **fields}, call.headers)
+    return _fields(transformer, result, options, notes)
 
 
 def _fields(

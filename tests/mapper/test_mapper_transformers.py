@@ -9,7 +9,7 @@ import pytest
 
 from common.outcomes import Outcome, Reason
 from mapper import MappingOptions, Plan, TrackUpsertStrategy, map_message
-from mapper.options import track_upsert_strategy
+from mapper.options import parse_track_upsert_strategy
 from mapper.segments import InvalidSegmentsStrategy, checked_segments, is_valid
 from mapper.transformers import Transformer, TransformerSyntaxError
 
@@ -92,7 +92,7 @@ def test_segments_are_sent_only_when_a_transformer_gives_some() -> None:
     ],
 )
 def test_the_strategy_example_chooses_per_event(event: str, strategy: TrackUpsertStrategy) -> None:
-    options = MappingOptions(track_upsert_strategy=track_upsert_strategy(STRATEGY_EXAMPLE))
+    options = MappingOptions(track_upsert_strategy=parse_track_upsert_strategy(STRATEGY_EXAMPLE))
     plan = mapped(track(event, order_id="o-1", total=5), options)
     assert plan.outcome is Outcome.DELIVERED
     purposes = [call.purpose for call in plan.calls]
@@ -106,7 +106,7 @@ def test_the_strategy_example_chooses_per_event(event: str, strategy: TrackUpser
 
 @pytest.mark.parametrize("value", ['"never"', '"Never"', '" NEVER "'])
 def test_a_strategy_expression_may_give_any_case(value: str) -> None:
-    options = MappingOptions(track_upsert_strategy=track_upsert_strategy(value))
+    options = MappingOptions(track_upsert_strategy=parse_track_upsert_strategy(value))
     plan = mapped(track(), options)
     assert [call.purpose for call in plan.calls] == ["track_event"]
     assert plan.upsert_on_missing_user is None
@@ -114,7 +114,7 @@ def test_a_strategy_expression_may_give_any_case(value: str) -> None:
 
 @pytest.mark.parametrize("value", ['"sometimes"', "42", "[]", "nothing"])
 def test_a_strategy_expression_giving_no_strategy_is_an_invalid_result(value: str) -> None:
-    options = MappingOptions(track_upsert_strategy=track_upsert_strategy("(" + value + ")"))
+    options = MappingOptions(track_upsert_strategy=parse_track_upsert_strategy("(" + value + ")"))
     plan = mapped(track(), options)
     assert (plan.outcome, plan.reason) == (
         Outcome.DEAD_LETTERED,
@@ -343,12 +343,12 @@ def test_one_name_alone_and_whole_numbers_are_segment_names() -> None:
 def test_a_strategy_name_in_any_case_is_the_strategy(
     text: str, expected: TrackUpsertStrategy
 ) -> None:
-    assert track_upsert_strategy(text) is expected
+    assert parse_track_upsert_strategy(text) is expected
 
 
 def test_a_bare_word_that_is_no_strategy_is_refused_not_compiled() -> None:
     with pytest.raises(ValueError, match="'sometimes' names no strategy"):
-        track_upsert_strategy("sometimes")
+        parse_track_upsert_strategy("sometimes")
 
 
 def test_an_expression_that_does_not_parse_names_the_setting_and_jsonatas_error() -> None:

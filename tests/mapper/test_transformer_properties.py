@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapper import MappingOptions, plan_message
-from mapper.options import track_upsert_strategy
+from mapper.options import parse_track_upsert_strategy
 from mapper.segments import InvalidSegmentsStrategy
 from mapper.transformers import Transformer
 
@@ -45,7 +45,7 @@ options = st.builds(
     identify_segments_transformer=st.sampled_from(SEGMENTS).map(
         lambda text: Transformer("IDENTIFY_SEGMENTS_TRANSFORMER", text)
     ),
-    track_upsert_strategy=st.sampled_from(STRATEGIES).map(track_upsert_strategy),
+    track_upsert_strategy=st.sampled_from(STRATEGIES).map(parse_track_upsert_strategy),
     track_upsert_transformer=st.sampled_from(UPSERTS).map(
         lambda text: Transformer("TRACK_UPSERT_TRANSFORMER", text)
     ),

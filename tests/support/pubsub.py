@@ -7,12 +7,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from google.api_core.exceptions import DeadlineExceeded
 from google.cloud import pubsub_v1
 
 from ..factories import PROJECT
 
 Pulled = pubsub_v1.types.PubsubMessage
+
+# The two ways an operator tool finds no Pub/Sub, and what its one line must say of each.
+UNREACHABLE_PUBSUB = pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"PUBSUB_EMULATOR_HOST": "127.0.0.1:9"}, "nothing answers at PUBSUB_EMULATOR_HOST"),
+        ({"PUBSUB_EMULATOR_HOST": ""}, "no Google credentials"),
+    ],
+    ids=["emulator down", "no credentials"],
+)
 
 
 class Topic:

@@ -21,7 +21,7 @@ from tools.backfill import main
 
 from ..factories import PROJECT
 from ..support.processes import Processes
-from ..support.pubsub import Pulled, Topic, without_google
+from ..support.pubsub import UNREACHABLE_PUBSUB, Pulled, Topic, without_google
 
 BAD_LINES = {17: "{not json", 2500: '"a string"', 7777: "[1, 2]", 9999: '{"type": NaN}'}
 
@@ -195,14 +195,7 @@ def test_a_missing_topic_is_named_with_the_lines_it_failed(
     assert failed.startswith("  FAILED to publish 3 lines: lines 1, 2 and 3: not found:")
 
 
-@pytest.mark.parametrize(
-    ("env", "says"),
-    [
-        ({"PUBSUB_EMULATOR_HOST": "127.0.0.1:9"}, "nothing answers at PUBSUB_EMULATOR_HOST"),
-        ({"PUBSUB_EMULATOR_HOST": ""}, "no Google credentials"),
-    ],
-    ids=["emulator down", "no credentials"],
-)
+@UNREACHABLE_PUBSUB
 def test_when_pubsub_cannot_be_reached_one_line_says_why(
     tmp_path: Path, processes: Processes, env: dict[str, str], says: str
 ) -> None:

@@ -23,7 +23,7 @@ from tools.emulator import Emulator
 from ..factories import PROJECT, track
 from ..support.pipeline import RAW_TOPIC, Pipeline
 from ..support.processes import Processes
-from ..support.pubsub import Topic, without_google
+from ..support.pubsub import UNREACHABLE_PUBSUB, Topic, without_google
 from ..support.saasquatch_standin import API_KEY, SaaSquatchStandIn
 from ..support.served import Served
 
@@ -253,14 +253,7 @@ def test_shared_options_work_after_the_command_too(
     assert "      1  saasquatch_rejected" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("env", "says"),
-    [
-        ({"PUBSUB_EMULATOR_HOST": "127.0.0.1:9"}, "nothing answers at PUBSUB_EMULATOR_HOST"),
-        ({"PUBSUB_EMULATOR_HOST": ""}, "no Google credentials"),
-    ],
-    ids=["emulator down", "no credentials"],
-)
+@UNREACHABLE_PUBSUB
 def test_when_pubsub_cannot_be_reached_one_line_says_why_at_once(
     tmp_path, processes: Processes, env: dict[str, str], says: str
 ) -> None:
