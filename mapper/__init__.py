@@ -17,6 +17,7 @@ from common.outcomes import Outcome, Reason
 from saasquatch.calls import Call, Purpose, user_path
 
 from .identify import upsert_call
+from .notes import Notes
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
 from .plan import Plan, Undeliverable, dead_letter, ignored
 from .segment import IGNORED_TYPES, SegmentMessage, account_id
@@ -92,11 +93,11 @@ def _identify(
 ) -> Plan:
     if options.ignore_identify:
         return ignored(Reason.IDENTIFY_DISABLED, "identify")
-    notes: list[str] = []
+    notes = Notes()
     segments = identify_segments(raw, options, notes)
     transformed = {"segments": segments} if segments else None
     call = upsert_call(parsed, user, parsed.traits, notes, transformed)
-    return Plan(Outcome.DELIVERED, message_type="identify", calls=(call,), notes=tuple(notes))
+    return Plan(Outcome.DELIVERED, message_type="identify", calls=(call,), notes=notes.lines())
 
 
 def _delete(

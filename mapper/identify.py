@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from saasquatch.calls import Call, Purpose, UserUpsert, compact, user_path
 
 from . import sanitize
-from .segment import SegmentMessage, account_id, trait_index
+from .notes import Notes
+from .rules import Derived, Field, Table
+from .segment import SegmentMessage, account_id
 
 MAX_CUSTOM_FIELDS = 100
 HEADER_MAX = 512
@@ -25,13 +25,11 @@ def text_value(value: Any) -> str | None:
     return sanitize.id_text(value)
 
 
-def _first_word(traits: dict[str, Any]) -> str | None:
-    name = traits.get("name")
+def _first_word(name: Any) -> str | None:
     return name.split(None, 1)[0] if isinstance(name, str) and name.strip() else None
 
 
-def _after_first_word(traits: dict[str, Any]) -> str | None:
-    name = traits.get("name")
+def _after_first_word(name: Any) -> str | None:
     parts = name.split(None, 1) if isinstance(name, str) else []
     return parts[1].strip() if len(parts) == 2 else None
 
@@ -42,40 +40,20 @@ def code_list(value: Any) -> list[str] | None:
     return codes or None
 
 
-@dataclass(frozen=True, slots=True)
-class StandardTrait:
-    """A SaaSquatch user field read from one reserved trait, with an optional fallback."""
-
-    trait: str
-    convert: Callable[[Any], Any]
-    fallback: Callable[[dict[str, Any]], Any] | None = None  # reads the trait index
-
-    @property
-    def key(self) -> str:
-        return sanitize.trait_key(self.trait)
-
-
-# SaaSquatch user field -> where it comes from. Trait names match ignoring case and `_ - space`.
-STANDARD_TRAITS: dict[str, StandardTrait] = {
-    "email": StandardTrait("email", text_value),
-    "firstName": StandardTrait("firstName", text_value, fallback=_first_word),
-    "lastName": StandardTrait("lastName", text_value, fallback=_after_first_word),
-    "imageUrl": StandardTrait("avatar", text_value),
-    "referredByCodes": StandardTrait("referredByCodes", code_list),
-}
+# SaaSquatch user field -> the reserved trait it comes from (run by `rules.Table.read`).
+STANDARD_TRAITS = Table(
+    {
+        "email": Field(text_value),
+        "firstName": Field(text_value, fallback=Derived("name", _first_word)),
+        "lastName": Field(text_value, fallback=Derived("name", _after_first_word)),
+        "imageUrl": Field(text_value, source="avatar"),
+        "referredByCodes": Field(code_list),
+    }
+)
 
 # Traits that never become custom fields: consumed above, identity, or not meaningful there.
-IGNORED_TRAITS = frozenset(
-    sanitize.trait_key(name)
-    for name in (
-        *(rule.trait for rule in STANDARD_TRAITS.values()),
-        "name",
-        "accountId",
-        "id",
-        "address",
-        "birthday",
-        "createdAt",
-    )
+IGNORED_TRAITS = STANDARD_TRAITS.keys | frozenset(
+    sanitize.trait_key(name) for name in ("accountId", "id", "address", "birthday", "createdAt")
 )
 
 # Fields SaaSquatch computes itself; writing them is refused or clobbers its data. Matched like
@@ -87,16 +65,8 @@ SYSTEM_FIELDS = frozenset(
 
 
 def standard_fields(traits: dict[str, Any]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    index = trait_index(traits)  # looked up by trait key, once per message
-    for target, rule in STANDARD_TRAITS.items():
-        raw = index.get(rule.key)
-        value = rule.convert(raw) if raw is not None else None
-        if value is None and rule.fallback is not None:
-            value = rule.fallback(index)
-        if value is not None:
-            fields[target] = value
-    return fields
+    """The standard user fields; every other trait is for `custom_fields`, so nothing is noted."""
+    return STANDARD_TRAITS.read(traits, None)
 
 
 _DROP = object()
@@ -117,7 +87,7 @@ def custom_field_value(value: Any) -> Any:
     return _DROP
 
 
-def custom_fields(traits: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+def custom_fields(traits: dict[str, Any], notes: Notes) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     dropped: list[str] = []
     overflow: list[str] = []
@@ -140,12 +110,10 @@ def custom_fields(traits: dict[str, Any], notes: list[str]) -> dict[str, Any]:
             continue
         fields[name] = value
     if dropped:
-        notes.append("traits left out: " + ", ".join(map(_loggable, dropped)))
+        notes.add("traits left out", *map(_loggable, dropped))
     if overflow:
-        notes.append(
-            f"custom fields over {MAX_CUSTOM_FIELDS} left out ({len(overflow)}): "
-            + ", ".join(map(_loggable, overflow))
-        )
+        heading = f"custom fields over {MAX_CUSTOM_FIELDS} left out ({len(overflow)})"
+        notes.add(heading, *map(_loggable, overflow))
     return fields
 
 
@@ -175,7 +143,7 @@ def upsert_call(
     message: SegmentMessage,
     user: str,
     traits: dict[str, Any],
-    notes: list[str] | None = None,
+    notes: Notes | None = None,
     transformed: dict[str, Any] | None = None,
 ) -> Call:
     """The upsert for `user`; custom fields only when `notes` is given (identify, not track).

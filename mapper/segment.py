@@ -70,16 +70,6 @@ class SegmentMessage(BaseModel):
         )
 
 
-def trait_index(traits: dict[str, Any]) -> dict[str, Any]:
-    """Trait key -> the first non-empty value with that key (see `find_trait`), to look up many
-    reserved traits of one message without scanning all its traits each time."""
-    index: dict[str, Any] = {}
-    for key, value in traits.items():
-        if value is not None and value != "":
-            index.setdefault(trait_key(key), value)
-    return index
-
-
 def find_trait(traits: dict[str, Any], name: str) -> Any:
     """First non-empty trait whose name matches `name` ignoring case and `_`, `-`, space."""
     wanted = trait_key(name)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from .notes import Notes
+
 OPERATION = re.compile(r"~?[A-Za-z0-9]+")
 CLEAR_ALL = "~*"
 _NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
@@ -41,20 +43,18 @@ def sanitized(operation: str) -> str | None:
 
 
 def checked_segments(
-    operations: list[str], strategy: InvalidSegmentsStrategy, notes: list[str]
+    operations: list[str], strategy: InvalidSegmentsStrategy, notes: Notes
 ) -> list[str]:
     """The operations to send, by `strategy`."""
     invalid = [operation for operation in operations if not is_valid(operation)]
     if not invalid:
         return list(operations)
     if strategy is InvalidSegmentsStrategy.DISCARD_ALL:
-        notes.append(f"segments left out: all {len(operations)} ({len(invalid)} invalid)")
+        notes.say(f"segments left out: all {len(operations)} ({len(invalid)} invalid)")
         return []
     if strategy is InvalidSegmentsStrategy.DISCARD_INVALID:
-        notes.append(f"segments left out: {len(invalid)} invalid")
+        notes.say(f"segments left out: {len(invalid)} invalid")
         return [operation for operation in operations if is_valid(operation)]
     kept = [clean for clean in map(sanitized, operations) if clean is not None]
-    notes.append(
-        f"segments sanitized: {len(invalid)} invalid, {len(operations) - len(kept)} left out"
-    )
+    notes.say(f"segments sanitized: {len(invalid)} invalid, {len(operations) - len(kept)} left out")
     return kept

@@ -13,6 +13,7 @@ from saasquatch.calls import Call, Purpose, UserEvent, UserEventsBody, compact, 
 
 from . import ecommerce, sanitize
 from .identify import upsert_call
+from .notes import Notes
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
 from .plan import Plan, Undeliverable
 from .segment import SegmentMessage, account_id
@@ -87,7 +88,7 @@ class _Invalid(Exception):
     """A custom event value SaaSquatch would reject (an array inside an array)."""
 
 
-def _event_value(value: Any, strategy: InvalidDataStrategy, path: str, notes: list[str]) -> Any:
+def _event_value(value: Any, strategy: InvalidDataStrategy, path: str, notes: Notes) -> Any:
     if isinstance(value, str):
         return sanitize.event_text(value)
     if value is None or isinstance(value, bool) or sanitize.is_number(value):
@@ -101,12 +102,10 @@ def _event_value(value: Any, strategy: InvalidDataStrategy, path: str, notes: li
     return _invalid(value, strategy, path, "not a JSON value", notes)
 
 
-def _invalid(
-    value: Any, strategy: InvalidDataStrategy, path: str, why: str, notes: list[str]
-) -> Any:
+def _invalid(value: Any, strategy: InvalidDataStrategy, path: str, why: str, notes: Notes) -> Any:
     if strategy is InvalidDataStrategy.DISCARD_EVENT:
         raise Undeliverable(Reason.INVALID_EVENT_DATA, f"{path}: {why}")
-    notes.append(f"{path}: {why}, {strategy}")
+    notes.add(f"invalid values ({strategy})", f"{path}: {why}")
     if strategy is InvalidDataStrategy.NULL_FIELD:
         return None
     try:
@@ -116,30 +115,27 @@ def _invalid(
 
 
 def _event_object(
-    properties: dict[str, Any], strategy: InvalidDataStrategy, path: str, notes: list[str]
+    properties: dict[str, Any], strategy: InvalidDataStrategy, path: str, notes: Notes
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for raw_name, raw_value in properties.items():
         name = sanitize.field_name(raw_name)
         if name is None or name in fields:
-            notes.append(f"field left out: {path}{sanitize.cut_chars(raw_name, 64)}")
+            notes.add("fields left out", f"{path}{sanitize.cut_chars(raw_name, 64)}")
             continue
         fields[name] = _event_value(raw_value, strategy, f"{path}{name}", notes)
     return fields
 
 
 def event_fields(
-    key: str, properties: dict[str, Any], options: MappingOptions, notes: list[str]
+    key: str, properties: dict[str, Any], options: MappingOptions, notes: Notes
 ) -> dict[str, Any]:
-    if key in ecommerce.SCHEMAS:
-        problems = ecommerce.Problems()
-        fields = ecommerce.build_fields(key, properties, problems)
-        if problems.invalid and options.invalid_data_strategy is InvalidDataStrategy.DISCARD_EVENT:
-            raise Undeliverable(Reason.INVALID_EVENT_DATA, "; ".join(problems.invalid))
-        if problems.invalid:
-            notes.append("invalid values left out: " + "; ".join(problems.invalid))
-        if problems.left_out:
-            notes.append("properties left out: " + ", ".join(problems.left_out))
+    schema = ecommerce.SCHEMAS.get(key)
+    if schema is not None:
+        fields = schema.read(properties, notes)
+        invalid = notes.invalid_values
+        if invalid and options.invalid_data_strategy is InvalidDataStrategy.DISCARD_EVENT:
+            raise Undeliverable(Reason.INVALID_EVENT_DATA, "; ".join(invalid))
         return fields
     return _event_object(properties, options.invalid_data_strategy, "", notes)
 
@@ -153,7 +149,7 @@ def map_track(
     key = event_key(name, options)
     if key is None:
         raise Undeliverable(Reason.INVALID_EVENT_KEY, "the event name has no letters or digits")
-    notes: list[str] = []
+    notes = Notes()
     traits = message.context.traits
     account = account_id(traits, user)
     key_for_retries = idempotency_key(message.message_id, raw)
@@ -190,5 +186,5 @@ def map_track(
         event_time=happened,
         calls=calls,
         upsert_on_missing_user=fallback,
-        notes=tuple(notes),
+        notes=notes.lines(),
     )

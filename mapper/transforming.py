@@ -13,6 +13,7 @@ from common.outcomes import Reason
 
 from . import sanitize
 from .identify import code_list, custom_fields, text_value
+from .notes import Notes
 from .options import MappingOptions, TrackUpsertStrategy
 from .plan import Undeliverable
 from .segments import checked_segments
@@ -55,9 +56,7 @@ def _operations(transformer: Transformer, value: Any) -> list[str]:
     return operations
 
 
-def identify_segments(
-    message: dict[str, Any], options: MappingOptions, notes: list[str]
-) -> list[str]:
+def identify_segments(message: dict[str, Any], options: MappingOptions, notes: Notes) -> list[str]:
     """The segment operations IDENTIFY_SEGMENTS_TRANSFORMER gives the identify (none without)."""
     transformer = options.identify_segments_transformer
     if transformer is None:
@@ -84,9 +83,7 @@ def track_upsert_strategy(message: dict[str, Any], options: MappingOptions) -> T
     raise _invalid(strategy, "must give never, missing_user or always")
 
 
-def upsert_fields(
-    message: dict[str, Any], options: MappingOptions, notes: list[str]
-) -> dict[str, Any]:
+def upsert_fields(message: dict[str, Any], options: MappingOptions, notes: Notes) -> dict[str, Any]:
     """The user upsert fields TRACK_UPSERT_TRANSFORMER gives this track (none without), custom
     fields and segments checked by the usual rules; they win over the standard ones."""
     transformer = options.track_upsert_transformer
@@ -105,7 +102,7 @@ def upsert_fields(
 
 
 def _fields(
-    transformer: Transformer, result: dict[str, Any], options: MappingOptions, notes: list[str]
+    transformer: Transformer, result: dict[str, Any], options: MappingOptions, notes: Notes
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name, value in result.items():
@@ -118,7 +115,7 @@ def _fields(
         elif name == "locale":
             converted = sanitize.locale(value)
             if converted is None:
-                notes.append("transformer's locale left out (not a locale)")
+                notes.say("transformer's locale left out (not a locale)")
         elif name == "referredByCodes":
             converted = code_list(value)
         elif name == "customFields":

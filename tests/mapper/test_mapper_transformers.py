@@ -9,6 +9,7 @@ import pytest
 
 from common.outcomes import Outcome, Reason
 from mapper import MappingOptions, Plan, TrackUpsertStrategy, map_message
+from mapper.notes import Notes
 from mapper.options import parse_track_upsert_strategy
 from mapper.segments import InvalidSegmentsStrategy, checked_segments, is_valid
 from mapper.transformers import Transformer, TransformerSyntaxError
@@ -259,9 +260,9 @@ NAMES = ["vip", "~vip", "~*", "VIP Tier!", "", "~"]
 def test_each_strategy_on_valid_and_invalid_names(
     strategy: InvalidSegmentsStrategy, sent: list[str], note: str
 ) -> None:
-    notes: list[str] = []
+    notes = Notes()
     assert checked_segments(NAMES, strategy, notes) == sent
-    [written] = notes
+    [written] = notes.lines()
     assert written.endswith(note)
     assert "VIP" not in written  # counts, never names (they come from traits)
 
@@ -270,10 +271,10 @@ def test_each_strategy_on_valid_and_invalid_names(
 def test_valid_names_pass_every_strategy_unchanged_and_in_order(
     strategy: InvalidSegmentsStrategy,
 ) -> None:
-    notes: list[str] = []
+    notes = Notes()
     operations = ["~*", "Gold", "~Silver", "2024cohort"]
     assert checked_segments(operations, strategy, notes) == operations
-    assert notes == []
+    assert notes.lines() == ()
 
 
 @pytest.mark.parametrize(
