@@ -40,7 +40,7 @@ def push_answer(result: Result) -> flask.Response:
     headers = {}
     if result.retry_after is not None:
         headers["Retry-After"] = str(math.ceil(result.retry_after))
-    return json_answer(429 if result.saasquatch_status == 429 else 503, body, headers)
+    return json_answer(429 if result.status == 429 else 503, body, headers)
 
 
 def log_fields(
@@ -55,7 +55,7 @@ def log_fields(
         "message_type": plan.message_type if plan else None,
         "event_key": plan.event_key if plan else None,
         "idempotency_key": plan.idempotency_key if plan else None,
-        "saasquatch_status": result.saasquatch_status,
+        "saasquatch_status": result.status,
         "api_error_code": result.api_error_code,
         "rs_code": result.rs_code,
         "retry_after": result.retry_after,

@@ -87,7 +87,7 @@ def settle(envelope: PushEnvelope, result: Result, dead_letters: Publisher) -> R
         reason=result.reason or Reason.UNKNOWN,
         when=datetime.now(UTC),
         detail=result.detail,
-        status=result.saasquatch_status,
+        status=result.status,
         api_error_code=result.api_error_code,
         rs_code=result.rs_code,
         source_message_id=pushed.message_id,

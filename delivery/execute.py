@@ -30,12 +30,13 @@ NO_ANSWER_REASONS: dict[NoAnswerKind, Reason] = {
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """How one message ended, with what SaaSquatch last said when it said anything."""
+    """How one message ended, with what the destination (SaaSquatch, or Segment for forward)
+    last said when it said anything."""
 
     outcome: Outcome
     reason: Reason | None = None
     detail: str | None = None
-    saasquatch_status: int | None = None
+    status: int | None = None  # the destination's last HTTP status
     api_error_code: str | None = None
     rs_code: str | None = None
     retry_after: float | None = None
@@ -96,9 +97,7 @@ def _run(plan: Plan, sender: _Sender) -> Result:
             return Result(
                 Outcome.DEAD_LETTERED, Reason.UNSENDABLE_BODY, str(error), calls=sender.calls
             )
-    return Result(
-        Outcome.DELIVERED, reason, saasquatch_status=sender.last_status, calls=sender.calls
-    )
+    return Result(Outcome.DELIVERED, reason, status=sender.last_status, calls=sender.calls)
 
 
 def _send_event(call: Call, upsert: Call | None, send: _Sender) -> Reason | None:
@@ -153,7 +152,7 @@ def _failed(sender: _Sender, error: SaaSquatchError) -> Result:
     api = error if isinstance(error, ApiError) else None
     answer = {
         "detail": f"{purpose}: {error}",
-        "saasquatch_status": status,
+        "status": status,
         "api_error_code": api.api_error_code if api else None,
         "rs_code": api.rs_code if api else None,
         "calls": sender.calls,

@@ -45,7 +45,7 @@ def test_ignored_and_dead_letter_plans_send_nothing(saasquatch_api: SaaSquatchSt
 
 def test_identify_is_one_upsert(saasquatch_api: SaaSquatchStandIn) -> None:
     result = run(saasquatch_api, identify())
-    assert (result.outcome, result.saasquatch_status, result.calls) == (Outcome.DELIVERED, 200, 1)
+    assert (result.outcome, result.status, result.calls) == (Outcome.DELIVERED, 200, 1)
     assert summary(saasquatch_api) == [("PUT", 200)]
 
 
@@ -68,7 +68,7 @@ def test_event_for_a_missing_user_upserts_then_sends_again(
 def test_strategy_never_dead_letters_a_missing_user(saasquatch_api: SaaSquatchStandIn) -> None:
     result = run(saasquatch_api, track(), track_upsert_strategy="never")
     assert result.outcome is Outcome.DEAD_LETTERED
-    assert (result.reason, result.saasquatch_status) == ("user_not_found", 404)
+    assert (result.reason, result.status) == ("user_not_found", 404)
     assert (result.api_error_code, result.rs_code) == ("USER_NOT_FOUND", "RS014")
     assert summary(saasquatch_api) == [("POST", 404)]
 
@@ -93,7 +93,7 @@ def test_409_means_already_delivered(saasquatch_api: SaaSquatchStandIn) -> None:
     first = run(saasquatch_api, track())
     again = run(saasquatch_api, track())
     assert first.outcome is again.outcome is Outcome.DELIVERED
-    assert (again.reason, again.saasquatch_status) == ("already_delivered", 409)
+    assert (again.reason, again.status) == ("already_delivered", 409)
     assert saasquatch_api.delivered_events == {"m-track-0001": 1}
 
 
@@ -147,7 +147,7 @@ def test_transient_answers_are_retried(
 ) -> None:
     saasquatch_api.fail(status, headers={"Retry-After": "12"})
     result = run(saasquatch_api, identify())
-    assert (result.outcome, result.reason, result.saasquatch_status) == (
+    assert (result.outcome, result.reason, result.status) == (
         Outcome.RETRY,
         reason,
         status,
@@ -169,7 +169,7 @@ def test_permanent_answers_are_dead_lettered_with_saasquatch_codes(
 ) -> None:
     saasquatch_api.fail(status)
     result = run(saasquatch_api, identify())
-    assert (result.outcome, result.reason, result.saasquatch_status) == (
+    assert (result.outcome, result.reason, result.status) == (
         Outcome.DEAD_LETTERED,
         reason,
         status,
