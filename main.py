@@ -1,5 +1,6 @@
 """The Functions Framework targets: `ingest` (Segment -> Pub/Sub) and `deliver` (Pub/Sub push ->
-SaaSquatch). Binding only; each side's package holds its policy.
+SaaSquatch), and the reverse direction, `saasquatch_webhook` (SaaSquatch webhooks -> Pub/Sub)
+and `forward` (Pub/Sub push -> Segment). Binding only; each side's package holds its policy.
 
 Importing this module reads nothing. The framework looks its `--target` up once, at start; only
 then is that side's handler built from its own settings, so `ingest` never reads deliver's
@@ -29,7 +30,24 @@ def _deliver() -> Handler:
     return create_handler(DeliverSettings.from_env())
 
 
-_TARGETS: dict[str, Callable[[], Handler]] = {"ingest": _ingest, "deliver": _deliver}
+def _saasquatch_webhook() -> Handler:
+    from ingestion import WebhookSettings, create_webhook_handler
+
+    return create_webhook_handler(WebhookSettings.from_env())
+
+
+def _forward() -> Handler:
+    from delivery import ForwardSettings, create_forward_handler
+
+    return create_forward_handler(ForwardSettings.from_env())
+
+
+_TARGETS: dict[str, Callable[[], Handler]] = {
+    "ingest": _ingest,
+    "deliver": _deliver,
+    "saasquatch_webhook": _saasquatch_webhook,
+    "forward": _forward,
+}
 
 
 def __getattr__(name: str) -> Handler:

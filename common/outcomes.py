@@ -34,6 +34,8 @@ class Reason(StrEnum):
     EXCLUDED_BY_INTEGRATIONS = "excluded_by_integrations"
     IDENTIFY_DISABLED = "identify_disabled"
     DELETE_DISABLED = "delete_disabled"
+    TEST_WEBHOOK = "test_webhook"
+    WEBHOOK_NOT_FORWARDED = "webhook_not_forwarded"
     # retry
     SAASQUATCH_UNAVAILABLE = "saasquatch_unavailable"
     SAASQUATCH_RATE_LIMITED = "saasquatch_rate_limited"
@@ -46,6 +48,11 @@ class Reason(StrEnum):
     PUBLISH_FAILED = "publish_failed"
     TOKEN_STORE_UNAVAILABLE = "token_store_unavailable"
     PUSH_CERTS_UNAVAILABLE = "push_certs_unavailable"
+    SIGNING_KEYS_UNAVAILABLE = "signing_keys_unavailable"
+    SEGMENT_UNAVAILABLE = "segment_unavailable"
+    SEGMENT_RATE_LIMITED = "segment_rate_limited"
+    SEGMENT_UNREACHABLE = "segment_unreachable"
+    WRITE_KEY_UNAVAILABLE = "write_key_unavailable"
     BODY_TIMEOUT = "body_timeout"
     INTERNAL_ERROR = "internal_error"
     # dead-lettered
@@ -59,12 +66,16 @@ class Reason(StrEnum):
     MAPPING_ERROR = "mapping_error"
     TRANSFORMER_FAILED = "transformer_failed"
     TRANSFORMER_INVALID_RESULT = "transformer_invalid_result"
+    INVALID_WEBHOOK = "invalid_webhook"
+    SEGMENT_MESSAGE_TOO_LARGE = "segment_message_too_large"
     UNSENDABLE_BODY = "unsendable_body"
     SAASQUATCH_UNAUTHORIZED = "saasquatch_unauthorized"
     SAASQUATCH_REJECTED = "saasquatch_rejected"
     SAASQUATCH_NOT_FOUND = "saasquatch_not_found"
     USER_NOT_FOUND = "user_not_found"
     SAASQUATCH_UNEXPECTED_ANSWER = "saasquatch_unexpected_answer"
+    SEGMENT_UNAUTHORIZED = "segment_unauthorized"
+    SEGMENT_REJECTED = "segment_rejected"
     DELIVERY_ATTEMPTS_EXHAUSTED = "delivery_attempts_exhausted"  # moved by Pub/Sub's own policy
     UNKNOWN = "unknown"  # on the dead-letter topic without a reason we can read
     # refused (the request, not a message: answered 4xx)
@@ -97,6 +108,8 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.EXCLUDED_BY_INTEGRATIONS,
         Reason.IDENTIFY_DISABLED,
         Reason.DELETE_DISABLED,
+        Reason.TEST_WEBHOOK,
+        Reason.WEBHOOK_NOT_FORWARDED,
     ),
     Outcome.RETRY: (
         Reason.SAASQUATCH_UNAVAILABLE,
@@ -110,6 +123,11 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.PUBLISH_FAILED,
         Reason.TOKEN_STORE_UNAVAILABLE,
         Reason.PUSH_CERTS_UNAVAILABLE,
+        Reason.SIGNING_KEYS_UNAVAILABLE,
+        Reason.SEGMENT_UNAVAILABLE,
+        Reason.SEGMENT_RATE_LIMITED,
+        Reason.SEGMENT_UNREACHABLE,
+        Reason.WRITE_KEY_UNAVAILABLE,
         Reason.BODY_TIMEOUT,
         Reason.INTERNAL_ERROR,
     ),
@@ -124,12 +142,16 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.MAPPING_ERROR,
         Reason.TRANSFORMER_FAILED,
         Reason.TRANSFORMER_INVALID_RESULT,
+        Reason.INVALID_WEBHOOK,
+        Reason.SEGMENT_MESSAGE_TOO_LARGE,
         Reason.UNSENDABLE_BODY,
         Reason.SAASQUATCH_UNAUTHORIZED,
         Reason.SAASQUATCH_REJECTED,
         Reason.SAASQUATCH_NOT_FOUND,
         Reason.USER_NOT_FOUND,
         Reason.SAASQUATCH_UNEXPECTED_ANSWER,
+        Reason.SEGMENT_UNAUTHORIZED,
+        Reason.SEGMENT_REJECTED,
         Reason.DELIVERY_ATTEMPTS_EXHAUSTED,
         Reason.UNKNOWN,
     ),

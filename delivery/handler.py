@@ -23,7 +23,7 @@ from .answer import LEVELS, log_fields, push_answer
 from .envelope import MAX_PUSH_BYTES, MalformedMessage, decode_segment_message, parse_envelope
 from .execute import Result, Send
 from .ledger import FirestoreLedger, execute_once
-from .push_auth import PushVerifier
+from .push_auth import push_verifier
 from .settings import DeliverSettings
 
 
@@ -31,16 +31,7 @@ def create_handler(settings: DeliverSettings) -> Handler:
     """The `deliver` request handler for these settings. Builds clients but makes no call."""
     logger = logs.setup(settings.LOG_LEVEL)
     send = saasquatch_sender(settings, logger)
-    verifier = (
-        PushVerifier(
-            settings.PUSH_AUDIENCE,
-            settings.PUSH_SERVICE_ACCOUNT,
-            settings.PUSH_CERTS_URL,
-            signature_checked_by_cloud_run=settings.PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN,
-        )
-        if settings.PUSH_AUDIENCE
-        else None  # Cloud Run checks the token before the request reaches us (see the docs)
-    )
+    verifier = push_verifier(settings)
     dead_letter_topic = Publisher(
         settings.GOOGLE_CLOUD_PROJECT,
         settings.DEAD_LETTER_TOPIC,

@@ -30,6 +30,8 @@ from google.oauth2 import id_token
 from common.http import Refusal, bearer_token
 from common.outcomes import Reason
 
+from .settings import PushSettings
+
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 CLOCK_SKEW_SECONDS = 10
@@ -204,3 +206,16 @@ _WHY = (
 def _why(error: Exception) -> str:
     text = str(error).lower()
     return next((label for needle, label in _WHY if needle in text), "malformed")
+
+
+def push_verifier(settings: PushSettings) -> PushVerifier | None:
+    """The verifier the settings ask for; None when Cloud Run checks the token before the
+    request reaches us (see the docs)."""
+    if not settings.PUSH_AUDIENCE:
+        return None
+    return PushVerifier(
+        settings.PUSH_AUDIENCE,
+        settings.PUSH_SERVICE_ACCOUNT,
+        settings.PUSH_CERTS_URL,
+        signature_checked_by_cloud_run=settings.PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN,
+    )

@@ -1,4 +1,5 @@
-"""deliver's settings: SaaSquatch, the dead-letter topic, push authentication, mapping switches."""
+"""The push consumers' settings: the OIDC check both share, and deliver's own (SaaSquatch,
+the dead-letter topic, the ledger, the mapping switches)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,37 @@ from mapper.segments import InvalidSegmentsStrategy
 from mapper.transformers import DEFAULT_TIMEOUT_MS, Transformer
 
 
-class DeliverSettings(ServiceSettings):
+class PushSettings(ServiceSettings):
+    """What every push consumer (deliver, forward) reads to check Pub/Sub's OIDC token."""
+
+    PUSH_AUDIENCE: str = ""
+    PUSH_SERVICE_ACCOUNT: str = ""
+    PUSH_CERTS_URL: str = ""
+    PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN: bool = False
+
+    @field_validator("PUSH_CERTS_URL")
+    @classmethod
+    def _certs_url(cls, value: str) -> str:
+        return http_url(value)
+
+    @model_validator(mode="after")
+    def _audience_needs_an_account(self) -> Self:
+        # Any Google-signed token minted for the audience (by any project's service account)
+        # would pass the audience check alone.
+        if self.PUSH_AUDIENCE and not self.PUSH_SERVICE_ACCOUNT:
+            raise ValueError(
+                "PUSH_AUDIENCE is set without PUSH_SERVICE_ACCOUNT: set the push subscription's "
+                "service account too, or neither"
+            )
+        if self.PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN and not self.PUSH_AUDIENCE:
+            raise ValueError(
+                "PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN is set without PUSH_AUDIENCE and "
+                "PUSH_SERVICE_ACCOUNT: it only tells deliver how to check the push token"
+            )
+        return self
+
+
+class DeliverSettings(PushSettings):
     DEAD_LETTER_TOPIC: str = "segment-events-dead-letter"
 
     SAASQUATCH_TENANT_ALIAS: str = ""
@@ -24,11 +55,6 @@ class DeliverSettings(ServiceSettings):
     SAASQUATCH_BASE_URL: str = "https://app.referralsaasquatch.com"
     SAASQUATCH_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
     DRY_RUN: bool | None = None
-
-    PUSH_AUDIENCE: str = ""
-    PUSH_SERVICE_ACCOUNT: str = ""
-    PUSH_CERTS_URL: str = ""
-    PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN: bool = False
 
     DELIVERY_LEDGER: bool = True
     LEDGER_DATABASE: str = "(default)"
@@ -58,26 +84,10 @@ class DeliverSettings(ServiceSettings):
             raise ValueError("must be a JSON object of event name -> event key")
         return value
 
-    @field_validator("SAASQUATCH_BASE_URL", "PUSH_CERTS_URL")
+    @field_validator("SAASQUATCH_BASE_URL")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return http_url(value)
-
-    @model_validator(mode="after")
-    def _audience_needs_an_account(self) -> Self:
-        # Any Google-signed token minted for the audience (by any project's service account)
-        # would pass the audience check alone.
-        if self.PUSH_AUDIENCE and not self.PUSH_SERVICE_ACCOUNT:
-            raise ValueError(
-                "PUSH_AUDIENCE is set without PUSH_SERVICE_ACCOUNT: set the push subscription's "
-                "service account too, or neither"
-            )
-        if self.PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN and not self.PUSH_AUDIENCE:
-            raise ValueError(
-                "PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN is set without PUSH_AUDIENCE and "
-                "PUSH_SERVICE_ACCOUNT: it only tells deliver how to check the push token"
-            )
-        return self
 
     @model_validator(mode="after")
     def _tenant_needs_a_key(self) -> Self:

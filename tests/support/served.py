@@ -11,12 +11,19 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from delivery.forward_settings import ForwardSettings
 from delivery.settings import DeliverSettings
 from ingestion.settings import IngestSettings
+from ingestion.webhook_settings import WebhookSettings
 from tools.processes import FunctionServer
 
 # Settings a test process may have inherited; each served function gets only what it is given.
-_OURS = frozenset(IngestSettings.model_fields) | frozenset(DeliverSettings.model_fields)
+_OURS = frozenset().union(
+    *(
+        settings.model_fields
+        for settings in (IngestSettings, DeliverSettings, WebhookSettings, ForwardSettings)
+    )
+)
 
 
 class Served(FunctionServer):
