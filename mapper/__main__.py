@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from pydantic import ValidationError
+
+from common.documents import documents
 
 # The preview is an entry point, not part of the pure mapper: it reads bodies as ingest does.
 from ingestion.body import BodyError, messages_from_body
@@ -81,22 +82,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _documents(text: str) -> Iterator[tuple[int, Any, str | None]]:
-    """(line number, parsed JSON, error): the whole input if it is one document, else each line."""
-    try:
-        yield 1, json.loads(text), None
-        return
-    except json.JSONDecodeError:
-        pass
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line), None
-        except json.JSONDecodeError as error:
-            yield number, None, f"invalid JSON ({error.msg} at column {error.colno})"
-
-
 def run(stdin: TextIO, stdout: TextIO, stderr: TextIO, argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -108,7 +93,7 @@ def run(stdin: TextIO, stdout: TextIO, stderr: TextIO, argv: list[str]) -> int:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     failures = 0
-    for line, document, problem in _documents(stdin.read()):
+    for line, document, problem in documents(stdin.read()):
         if problem is None:
             try:
                 messages = messages_from_body(document)

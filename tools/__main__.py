@@ -14,18 +14,20 @@ commands:
   provision      create or update the topics and subscriptions
   backfill       publish Segment messages from JSON Lines / JSON array files (.gz too)
   dead-letters   list or replay dead-lettered messages
+  webhooks       register, list or remove SaaSquatch's webhook subscription; send a signed one
 
 `python -m tools COMMAND --help` describes each."""
 
 
 def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
-    from tools import backfill, dead_letters, provision, run_local
+    from tools import backfill, dead_letters, provision, run_local, webhooks
 
     return {
         "run": lambda _argv: run_local.run(),
         "provision": provision.main,
         "backfill": backfill.main,
         "dead-letters": dead_letters.main,
+        "webhooks": webhooks.main,
     }
 
 

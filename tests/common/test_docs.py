@@ -1,5 +1,5 @@
 """The docs say what the code does: the reasons table is the vocabulary, the configuration table
-is every setting of the side that reads it, and links between documents resolve."""
+is every setting of the services that read it, and links between documents resolve."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from common.outcomes import Outcome, Reason, reasons_for
 from common.settings import ServiceSettings
-from delivery import DeliverSettings
-from ingestion import IngestSettings
+from delivery import DeliverSettings, ForwardSettings
+from ingestion import IngestSettings, WebhookSettings
 from tools.processes import ROOT
 
 DOCS = ROOT / "docs"
@@ -58,10 +58,18 @@ def test_every_reason_belongs_to_exactly_one_outcome() -> None:
 def test_the_configuration_table_lists_every_setting_with_its_side() -> None:
     rows = table_rows(DOCS / "configuration.md", "| variable | used by |")
     documented = {name: side for cell, side, *_ in rows for name in names_in(cell)}
-    shared = set(ServiceSettings.model_fields)
-    expected = {name: "both" for name in shared}
-    expected |= {name: "ingest" for name in set(IngestSettings.model_fields) - shared}
-    expected |= {name: "deliver" for name in set(DeliverSettings.model_fields) - shared}
+    services = {
+        "ingest": IngestSettings,
+        "deliver": DeliverSettings,
+        "saasquatch_webhook": WebhookSettings,
+        "forward": ForwardSettings,
+    }
+    expected = {}
+    for name in set().union(*(settings.model_fields for settings in services.values())):
+        readers = [
+            service for service, settings in services.items() if name in settings.model_fields
+        ]
+        expected[name] = "all" if name in ServiceSettings.model_fields else ", ".join(readers)
     assert documented == expected
 
 

@@ -3,6 +3,10 @@ stand-in: what SaaSquatch signs passes, and every forgery the issue names is ref
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from collections.abc import Iterator
 
 import jwt
@@ -114,12 +118,8 @@ def test_hs256_keyed_with_the_public_key_is_refused(jwks: JwksStandIn) -> None:
     public_pem = KEY.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    # PyJWT itself refuses to HMAC with a PEM key, so the forgery is made by hand.
-    import base64
-    import hashlib
-    import hmac
-    import json
 
+    # PyJWT itself refuses to HMAC with a PEM key, so the forgery is made by hand.
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

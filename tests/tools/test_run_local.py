@@ -80,7 +80,14 @@ def deliver_json(line: str) -> dict:
     return json.loads(rest) if prefix.strip() == "deliver" and rest.startswith("{") else {}
 
 
-PORTS = ("INGEST_PORT", "DELIVER_PORT", "EMULATOR_PORT", "FIRESTORE_PORT")
+PORTS = (
+    "INGEST_PORT",
+    "DELIVER_PORT",
+    "WEBHOOK_PORT",
+    "FORWARD_PORT",
+    "EMULATOR_PORT",
+    "FIRESTORE_PORT",
+)
 
 
 def local_env(ports: dict[str, int]) -> dict[str, str]:
@@ -88,7 +95,17 @@ def local_env(ports: dict[str, int]) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(
-            ("PUBSUB_", "FIRESTORE_", "SAASQUATCH_", "INGEST_", "DRY_RUN", "GOOGLE_CLOUD")
+            (
+                "PUBSUB_",
+                "FIRESTORE_",
+                "SAASQUATCH_",
+                "INGEST_",
+                "DRY_RUN",
+                "GOOGLE_CLOUD",
+                "SEGMENT_",
+                "WEBHOOK_",
+                "FORWARD_",
+            )
         )
     }
     return {**env, **{name: str(port) for name, port in ports.items()}}
@@ -134,10 +151,23 @@ def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
         assert upsert_call["body"]["email"] == "str(29)"  # the shape, never the address
         assert event_call["body"]["events"][0]["key"] == "purchase"
         assert event_call["body"]["events"][0]["fields"]["order_id"] == "str(8)"
+
+        # The reverse direction: the printed command signs a sample webhook with the local key,
+        # saasquatch_webhook verifies it, forward sends it to the local Segment, which shows it.
+        send = next(line for line in running.seen if "-m tools webhooks send" in line)
+        posted = processes.run(["bash", "-c", send.strip()], timeout=30)
+        assert posted.stdout.startswith("200 "), posted.stdout + posted.stderr
+        shown = running.wait_for(lambda line: line.startswith("segment | "))
+        assert json.loads(shown.partition("| ")[2]) == {
+            "type": "track",
+            "event": "Reward Created",
+            "userId": "user-1234",
+            "messageId": "saasquatch-sample-webhook-0001",
+        }
     finally:
         code = running.interrupt()
     assert code == 0
-    assert "stopped: ingest, deliver and the emulators" in running.seen
+    assert "stopped: ingest, deliver, saasquatch_webhook, forward and the emulators" in running.seen
     assert all_freed(ports) == [], "everything stopped"
 
 
@@ -164,14 +194,17 @@ def test_closing_the_terminal_or_killing_make_run_leaves_nothing_behind(
     ports = {name: free_port() for name in PORTS}
     running = Running(processes, local_env(ports))
     running.wait_for(lambda line: line == "ready.")
-    assert sorted(all_freed(ports, timeout=0)) == sorted(ports.values()), "all four listen"
+    assert sorted(all_freed(ports, timeout=0)) == sorted(ports.values()), "all six listen"
     if how == "SIGHUP":
         assert running.interrupt(signal.SIGHUP) == 0
-        assert "stopped: ingest, deliver and the emulators" in running.seen
+        assert (
+            "stopped: ingest, deliver, saasquatch_webhook, forward and the emulators"
+            in running.seen
+        )
     else:
         assert running.kill() == -signal.SIGKILL
     assert all_freed(ports) == [], "nothing is left listening"
-    assert [port_owner(port) for port in ports.values()] == [None] * 4
+    assert [port_owner(port) for port in ports.values()] == [None] * 6
 
 
 def test_a_port_held_by_a_leftover_of_an_earlier_run_is_named_as_such(

@@ -1,0 +1,52 @@
+"""`python -m stream < webhooks.jsonl`: print the Segment calls each SaaSquatch webhook becomes.
+
+Reads one webhook (or an array of them) or JSON Lines from stdin and prints one JSON object per
+webhook, as forward would send it (`calls` is the batch). Nothing is sent anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from common.documents import documents
+from common.settings import csv
+
+from . import STREAMS, StreamOptions, map_webhook
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stream", description=__doc__)
+    parser.add_argument(
+        "--types",
+        default="",
+        help="comma-separated webhook types to forward, as FORWARD_WEBHOOK_TYPES (default: all)",
+    )
+    return parser
+
+
+def run(stdin: TextIO, stdout: TextIO, stderr: TextIO, argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    types = csv(args.types)
+    unknown = [kind for kind in types if kind not in STREAMS]
+    if unknown:
+        stderr.write(f"error: bad option: --types: {', '.join(unknown)} has no Segment call\n")
+        return 2
+    options = StreamOptions(types=frozenset(types) if types else None)
+    failures = 0
+    for line, document, problem in documents(stdin.read()):
+        if problem is not None:
+            failures += 1
+            stderr.write(f"line {line}: {problem}\n")
+            continue
+        for webhook in document if isinstance(document, list) else [document]:
+            forwarding = map_webhook(webhook, options)
+            stdout.write(json.dumps({"line": line, **forwarding.to_json()}, ensure_ascii=False))
+            stdout.write("\n")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.stdin, sys.stdout, sys.stderr, sys.argv[1:]))

@@ -1,0 +1,142 @@
+"""SaaSquatch's webhook subscriptions for a tenant, and a signed webhook for local tests.
+
+    python -m tools webhooks register https://saasquatch-webhook-....run.app/ [--name NAME]
+    python -m tools webhooks list
+    python -m tools webhooks remove https://saasquatch-webhook-....run.app/
+    python -m tools webhooks send http://127.0.0.1:8082/ samples/webhooks/reward_created.json \\
+        --key local-webhook-key.pem --kid local
+
+`register`, `list` and `remove` call SaaSquatch's webhook subscription API
+(`/api/v1/TENANT/subscription`) with the tenant's API key, read as deliver reads it
+(`SAASQUATCH_TENANT_ALIAS`, `SAASQUATCH_API_KEY`, `SAASQUATCH_BASE_URL`). Registering the same
+URL twice leaves one subscription (SaaSquatch's rule). `send` signs a webhook file the way
+SaaSquatch does (`X-Hook-JWS-RFC-7797`, RS256) with a local key and posts it: what `make run`
+prints to try the reverse direction. The API key is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+import requests
+
+from saasquatch.client import basic_auth, tenant_url
+
+TIMEOUT = 10.0
+
+
+class WebhookToolError(Exception):
+    """What went wrong, in one line for the operator."""
+
+
+class Subscriptions:
+    """The tenant's webhook subscriptions (SaaSquatch's `subscription` resource)."""
+
+    def __init__(self, base_url: str, tenant: str, api_key: str) -> None:
+        if not tenant or not api_key:
+            raise WebhookToolError(
+                "set SAASQUATCH_TENANT_ALIAS and SAASQUATCH_API_KEY (the tenant's API key)"
+            )
+        self._root = tenant_url(base_url, tenant) + "/subscription"
+        self._headers = {"Authorization": basic_auth(api_key), "Accept": "application/json"}
+
+    def _call(self, method: str, url: str, body: Any = None) -> Any:
+        try:
+            answer = requests.request(
+                method, url, json=body, headers=self._headers, timeout=TIMEOUT
+            )
+        except requests.RequestException as error:
+            raise WebhookToolError(
+                f"SaaSquatch cannot be reached: {type(error).__name__}"
+            ) from None
+        if not 200 <= answer.status_code < 300:
+            message = ""
+            with contextlib.suppress(ValueError, AttributeError):
+                message = str(answer.json().get("message", ""))
+            raise WebhookToolError(f"SaaSquatch answered {answer.status_code} {message}".strip())
+        return answer.json() if answer.content.strip() else None
+
+    def register(self, endpoint: str, name: str) -> Any:
+        return self._call("POST", self._root, {"endpointUrl": endpoint, "name": name})
+
+    def list(self) -> list[dict[str, Any]]:
+        found = self._call("GET", self._root)
+        return found if isinstance(found, list) else []
+
+    def remove(self, endpoint: str) -> None:
+        self._call("DELETE", f"{self._root}/{quote(endpoint, safe='')}")
+
+
+def signed_post(url: str, body: bytes, key_pem: bytes, kid: str) -> requests.Response:
+    """`body` posted as SaaSquatch posts a webhook: with a detached RS256 JWS over it."""
+    token = jwt.api_jws.encode(body, key_pem, algorithm="RS256", headers={"kid": kid})
+    protected, _, signature = token.split(".")
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hook-JWS-RFC-7797": f"{protected}..{signature}",
+    }
+    return requests.post(url, data=body, headers=headers, timeout=TIMEOUT)
+
+
+def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tools webhooks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    register = commands.add_parser("register", help="subscribe an endpoint to every webhook")
+    register.add_argument("endpoint", help="saasquatch_webhook's public URL")
+    register.add_argument("--name", default="segment-saasquatch")
+    commands.add_parser("list", help="the tenant's subscriptions")
+    remove = commands.add_parser("remove", help="unsubscribe an endpoint")
+    remove.add_argument("endpoint")
+    send = commands.add_parser("send", help="sign a webhook file with a local key and post it")
+    send.add_argument("url")
+    send.add_argument("file", type=Path)
+    send.add_argument("--key", type=Path, required=True, help="a PEM RSA private key")
+    send.add_argument("--kid", default="local")
+    for command in (register, remove, commands.choices["list"]):
+        command.add_argument(
+            "--base-url",
+            default=env.get("SAASQUATCH_BASE_URL") or "https://app.referralsaasquatch.com",
+        )
+    return parser
+
+
+def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    args = _parser(env).parse_args(argv)
+    try:
+        if args.command == "send":
+            answer = signed_post(args.url, args.file.read_bytes(), args.key.read_bytes(), args.kid)
+            print(f"{answer.status_code} {answer.text.strip()}")
+            return 0 if answer.status_code == 200 else 1
+        subscriptions = Subscriptions(
+            args.base_url, env.get("SAASQUATCH_TENANT_ALIAS", ""), env.get("SAASQUATCH_API_KEY", "")
+        )
+        if args.command == "register":
+            subscriptions.register(args.endpoint, args.name)
+            print(f"registered {args.endpoint}")
+        elif args.command == "remove":
+            subscriptions.remove(args.endpoint)
+            print(f"removed {args.endpoint}")
+        else:
+            for each in subscriptions.list():
+                types = ",".join(each.get("webhookTypes") or ["*"])
+                print(f"{each.get('endpointUrl')}\t{each.get('name') or ''}\t{types}")
+    except (WebhookToolError, OSError) as error:
+        print(f"webhooks: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    return run(argv, os.environ)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
