@@ -14,6 +14,7 @@ import requests
 from google.cloud import pubsub_v1
 
 from stream import map_webhook
+from tools import dead_letters
 from tools.emulator import Emulator
 
 from ..factories import PROJECT
@@ -219,3 +220,30 @@ def test_an_unsigned_or_forged_webhook_is_refused_and_never_published(
     assert reverse.post(SAMPLES[5]).status_code == 200  # a signed one behind them goes through
     lines(reverse.forward, lambda found: len(found) >= 1)
     assert [m["messageId"] for m in segment_api.accepted()] == ["saasquatch-w-6"]
+
+
+def test_a_dead_letter_replayed_as_the_docs_say_reaches_segment_once_fixed(
+    emulator: Emulator, processes: Processes, jwks: JwksStandIn, segment_api: SegmentStandIn
+) -> None:
+    reverse = Reverse(emulator, processes, jwks, segment_api)
+    segment_api.fail(401)  # a wrong write key, say
+    assert reverse.post(SAMPLES[2]).status_code == 200
+    lines(reverse.forward, lambda found: len(found) >= 1)
+    code = dead_letters.main(
+        [
+            "--project",
+            PROJECT,
+            "--subscription",
+            f"{DEAD_LETTERS}-pull",
+            "replay",
+            "--topic",
+            WEBHOOKS,
+            "--no-ledger",
+            "--reason",
+            "segment_unauthorized",
+        ]
+    )
+    assert code == 0
+    found = lines(reverse.forward, lambda found: len(found) >= 2)
+    assert [line["outcome"] for line in found] == ["dead_lettered", "delivered"]
+    assert [m["messageId"] for m in segment_api.accepted()] == ["saasquatch-w-3"]

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from google.cloud import pubsub_v1
 
-from delivery import DeliverSettings
+from delivery import DeliverSettings, ForwardSettings
 from tools.emulator import Emulator
 from tools.processes import ROOT
 
@@ -30,6 +30,7 @@ PROJECT_ID = "acme-growth"
 PROJECT_NUMBER = "123456789012"
 TENANT = "a1b2c3d4e5f6g"
 DELIVER_URL = "https://segment-deliver-x7y8z9-uc.a.run.app"
+FORWARD_URL = "https://segment-forward-q4r5s6-uc.a.run.app"
 # Values a user may have in their shell while running the build; none may reach a command line.
 SECRET_VALUES = {"SAASQUATCH_API_KEY": "sq-live-9f8e7d6c5b4a", "INGEST_TOKEN": "seg-tok-1a2b3c4d"}
 PUSH_ACCOUNT = f"segment-push@{PROJECT_ID}.iam.gserviceaccount.com"
@@ -41,6 +42,9 @@ ANSWERS: list[dict[str, Any]] = [
     {"has": ["artifacts", "repositories", "describe"], "stdout": "cloud-run-source-deploy\n"},
     {"has": ["get-iam-policy", "segment-ingest"], "stdout": "allUsers\n"},
     {"has": ["get-iam-policy", "segment-deliver"], "stdout": f"serviceAccount:{PUSH_ACCOUNT}\n"},
+    {"has": ["get-iam-policy", "saasquatch-webhook"], "stdout": "allUsers\n"},
+    {"has": ["get-iam-policy", "segment-forward"], "stdout": f"serviceAccount:{PUSH_ACCOUNT}\n"},
+    {"has": ["run", "services", "describe", "segment-forward"], "stdout": f"{FORWARD_URL}\n"},
     {"has": ["run", "services", "describe"], "stdout": f"{DELIVER_URL}\n"},
     {"has": ["describe", "--format", "json"], "rc": 1},
     {"has": ["policies", "list"], "stdout": "[]"},
@@ -64,6 +68,10 @@ def test_it_parses_and_maps_substitutions_into_the_scripts() -> None:
         "deploy-deliver",
         "provision",
         "pubsub-access",
+        "deploy-webhook",
+        "deploy-forward",
+        "provision-stream",
+        "stream-access",
         "monitoring",
     ]
     for step in BUILD["steps"]:
@@ -101,6 +109,10 @@ def test_settings_and_tests_come_first_and_the_deploys_one_after_the_other() -> 
     assert waits["ingest-is-public"] == ["deploy-ingest"]
     assert waits["provision"] == ["deploy-deliver"]
     assert set(waits["pubsub-access"]) == {"provision", "ingest-is-public"}
+    assert waits["deploy-webhook"] == ["deploy-deliver"]
+    assert waits["deploy-forward"] == ["deploy-webhook"]
+    assert set(waits["provision-stream"]) == {"deploy-forward", "provision"}
+    assert waits["stream-access"] == ["provision-stream"]
 
 
 def test_every_image_is_pinned_and_the_tests_run_on_the_runtimes_python() -> None:
@@ -165,6 +177,7 @@ def run_steps(
             failed = step["id"]
             break
     (tmp_path / "deliver_url").unlink(missing_ok=True)
+    (tmp_path / "forward_url").unlink(missing_ok=True)
     return {"calls": gcloud.calls(), "outputs": outputs, "failed": failed}
 
 
@@ -184,6 +197,22 @@ def env_vars(call: list[str]) -> dict[str, str]:
     value = option(call, "--set-env-vars")
     assert value.startswith("^|^")
     return dict(pair.split("=", 1) for pair in value[3:].split("|"))
+
+
+agent = f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+
+def sa(name: str) -> str:
+    return f"serviceAccount:{name}@{PROJECT_ID}.iam.gserviceaccount.com"
+
+
+def bindings(build: dict[str, Any]) -> set[tuple[str, str, str, str, str]]:
+    """(service, kind, resource, member, role) of every IAM binding the build made."""
+    return {
+        (call[0], call[1], call[3], option(call, "--member"), option(call, "--role"))
+        for call in build["calls"]
+        if "add-iam-policy-binding" in call
+    }
 
 
 def deploys(build: dict[str, Any]) -> dict[str, list[str]]:
@@ -281,17 +310,7 @@ def test_the_push_subscription_has_the_dead_letter_topic_and_its_policies(
 def test_the_build_grants_only_what_changes_with_each_deploy(deployed: dict[str, Any]) -> None:
     """Secrets and service accounts are granted once, in the one-time setup: the deployer holds
     no admin role on either."""
-    agent = f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
-
-    def sa(name: str) -> str:
-        return f"serviceAccount:{name}@{PROJECT_ID}.iam.gserviceaccount.com"
-
-    bindings = {
-        (call[0], call[1], call[3], option(call, "--member"), option(call, "--role"))
-        for call in deployed["calls"]
-        if "add-iam-policy-binding" in call
-    }
-    assert bindings == {
+    assert bindings(deployed) == {
         ("run", "services", "segment-deliver", sa("segment-push"), "roles/run.invoker"),
         ("pubsub", "topics", "segment-events-dead-letter", agent, "roles/pubsub.publisher"),
         ("pubsub", "subscriptions", "segment-events-deliver", agent, "roles/pubsub.subscriber"),
@@ -442,3 +461,139 @@ def test_a_deploy_that_would_not_work_fails_the_build_with_one_line(
     assert build["failed"] == failed
     assert says in build["outputs"][failed].strip().splitlines()[-1]
     assert os.path.exists(tmp_path / "bin" / "gcloud")
+
+
+# --- the reverse direction (_STREAM=true) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def streamed(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    emulator.reset()
+    build = run_steps(tmp_path_factory.mktemp("stream"), ANSWERS, emulator.host, _STREAM="true")
+    assert build["failed"] is None, build["outputs"]
+    return build
+
+
+def test_without_stream_the_reverse_direction_is_not_deployed(deployed: dict[str, Any]) -> None:
+    assert not [
+        call for call in deployed["calls"] if {"saasquatch-webhook", "segment-forward"} & set(call)
+    ]
+    for step in ("deploy-webhook", "deploy-forward", "provision-stream", "stream-access"):
+        assert "the reverse direction is not deployed" in deployed["outputs"][step]
+
+
+def test_the_webhook_receiver_is_public_and_forward_private_on_its_own_audience(
+    streamed: dict[str, Any],
+) -> None:
+    services = deploys(streamed)
+    assert set(services) == {
+        "segment-ingest",
+        "segment-deliver",
+        "saasquatch-webhook",
+        "segment-forward",
+    }
+    webhook, forward = services["saasquatch-webhook"], services["segment-forward"]
+    assert (option(webhook, "--function"), option(forward, "--function")) == (
+        "saasquatch_webhook",
+        "forward",
+    )
+    assert "--allow-unauthenticated" in webhook
+    assert "--no-allow-unauthenticated" in forward and "--allow-unauthenticated" not in forward
+    accounts = {name: option(call, "--service-account") for name, call in services.items()}
+    assert accounts["saasquatch-webhook"] == sa("saasquatch-webhook").removeprefix(
+        "serviceAccount:"
+    )
+    assert accounts["segment-forward"] == sa("segment-forward").removeprefix("serviceAccount:")
+    assert env_vars(webhook) == {
+        "GOOGLE_CLOUD_PROJECT": PROJECT_ID,
+        "THREADS": "32",
+        "WEBHOOK_TOPIC": "saasquatch-webhooks",
+        "WEBHOOK_JWKS_URL": "https://app.referralsaasquatch.com/.well-known/jwks.json",
+        "LOG_LEVEL": "INFO",
+    }
+    assert option(forward, "--set-custom-audiences") == "segment-saasquatch-forward"
+    assert env_vars(forward) == {
+        "GOOGLE_CLOUD_PROJECT": PROJECT_ID,
+        "THREADS": "32",
+        "FORWARD_DEAD_LETTER_TOPIC": "saasquatch-webhooks-dead-letter",
+        "SEGMENT_WRITE_KEY_SECRET": (
+            f"projects/{PROJECT_ID}/secrets/segment-write-key/versions/latest"
+        ),
+        "SEGMENT_API_BASE_URL": "https://api.segment.io",
+        "FORWARD_WEBHOOK_TYPES": "",
+        "PUSH_AUDIENCE": "segment-saasquatch-forward",
+        "PUSH_SERVICE_ACCOUNT": PUSH_ACCOUNT,
+        "PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN": "true",
+        "LOG_LEVEL": "INFO",
+    }
+    ForwardSettings.from_env(env_vars(forward))  # forward would start with exactly these
+
+
+def test_the_webhook_subscription_pushes_to_forward_with_its_dead_letters(
+    streamed: dict[str, Any],
+) -> None:
+    subscription = pubsub_v1.SubscriberClient().get_subscription(
+        subscription=f"projects/{PROJECT_ID}/subscriptions/saasquatch-webhooks-forward"
+    )
+    assert subscription.topic == f"projects/{PROJECT_ID}/topics/saasquatch-webhooks"
+    assert subscription.push_config.push_endpoint == FORWARD_URL
+    assert subscription.push_config.oidc_token.service_account_email == PUSH_ACCOUNT
+    assert subscription.push_config.oidc_token.audience == "segment-saasquatch-forward"
+    assert subscription.dead_letter_policy.dead_letter_topic == (
+        f"projects/{PROJECT_ID}/topics/saasquatch-webhooks-dead-letter"
+    )
+    pubsub_v1.SubscriberClient().get_subscription(
+        subscription=f"projects/{PROJECT_ID}/subscriptions/saasquatch-webhooks-dead-letter-pull"
+    )
+
+
+def test_the_reverse_direction_is_granted_per_role_and_resource(streamed: dict[str, Any]) -> None:
+    stream = "saasquatch-webhooks"
+    assert {
+        ("run", "services", "segment-forward", sa("segment-push"), "roles/run.invoker"),
+        ("pubsub", "topics", f"{stream}-dead-letter", agent, "roles/pubsub.publisher"),
+        ("pubsub", "subscriptions", f"{stream}-forward", agent, "roles/pubsub.subscriber"),
+        ("pubsub", "topics", stream, sa("saasquatch-webhook"), "roles/pubsub.publisher"),
+        (
+            "pubsub",
+            "topics",
+            f"{stream}-dead-letter",
+            sa("segment-forward"),
+            "roles/pubsub.publisher",
+        ),
+    } == {
+        binding for binding in bindings if stream in binding[2] or binding[2] == "segment-forward"
+    }
+    assert not [call for call in streamed["calls"] if call[0] in {"secrets", "iam"}]
+
+
+def test_every_gcloud_call_of_the_stream_build_parses_with_the_installed_sdk(
+    streamed: dict[str, Any], processes: Processes
+) -> None:
+    stream_calls = [
+        call
+        for call in streamed["calls"]
+        if {"saasquatch-webhook", "segment-forward", "saasquatch-webhooks"} & set(call)
+        or any("saasquatch-webhooks" in word for word in call)
+    ]
+    assert len(stream_calls) >= 9
+    assert parse_problems(stream_calls, cwd=ROOT) == []
+
+
+def test_a_public_forward_fails_the_build(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    answer = {"has": ["get-iam-policy", "segment-forward"], "stdout": "allUsers\n"}
+    build = steps_with(tmp_path, emulator, [answer, *ANSWERS], _STREAM="true")
+    assert build["failed"] == "deploy-forward"
+    assert (
+        "forward must be reachable by the push account only" in build["outputs"]["deploy-forward"]
+    )
+
+
+def test_a_stream_value_other_than_true_or_false_stops_the_build(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    stopped = steps_with(tmp_path, emulator, ANSWERS, _STREAM="yes")
+    assert stopped["failed"] == "settings"
+    assert stopped["outputs"]["settings"].strip() == "_STREAM must be true or false, not 'yes'"
