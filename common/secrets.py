@@ -198,3 +198,41 @@ class SecretValue:
             return self._cache.get(force=True) != before
         except SecretUnavailable:
             return False
+
+
+class FixedSecret:
+    """A secret given directly (local runs, tests): the same `value`/`refresh` as `SecretValue`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def value(self) -> str:
+        return self._value
+
+    def refresh(self) -> bool:
+        return False
+
+
+def configured_secret(
+    direct: str,
+    version: str,
+    endpoint: str,
+    cache_seconds: float,
+    min_refresh_seconds: float,
+    max_stale_seconds: float,
+) -> FixedSecret | SecretValue | None:
+    """The secret a setting pair names: the value itself (`direct`), else its Secret Manager
+    `version` read through `endpoint` and cached; None when neither is set."""
+    if direct:
+        return FixedSecret(direct)
+    if not version:
+        return None
+    return SecretValue(
+        version,
+        secret_manager_fetch(endpoint),
+        cache_seconds=cache_seconds,
+        min_refresh_seconds=min_refresh_seconds,
+        max_stale_seconds=max_stale_seconds,
+    )

@@ -64,6 +64,19 @@ class ServiceSettings(BaseModel):
         except ValidationError as error:
             raise ConfigError(_one_line(error)) from None
 
+    def secret(self, direct: str, version: str) -> Any:
+        """`common.secrets.configured_secret` for a setting pair, with these cache settings."""
+        from .secrets import configured_secret
+
+        return configured_secret(
+            direct,
+            version,
+            self.SECRET_MANAGER_ENDPOINT,
+            self.SECRET_CACHE_SECONDS,
+            self.SECRET_REFRESH_MIN_SECONDS,
+            self.SECRET_MAX_STALE_SECONDS,
+        )
+
     @classmethod
     def default(cls, name: str) -> str:
         """A variable's default as the environment would spell it."""

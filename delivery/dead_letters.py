@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from common.outcomes import Outcome, Reason
+from common.settings import ServiceSettings
 from common.text import cut_bytes
 from publisher import OutgoingMessage, Publisher, PublishError
 
@@ -73,6 +74,17 @@ def dead_letter_message(
     kept = {name: value for name, value in attributes.items() if name not in ours}
     original = dict(list(kept.items())[:room])
     return OutgoingMessage(data, {**original, **ours})
+
+
+def dead_letter_topic(settings: ServiceSettings, topic: str) -> Publisher:
+    """The dead-letter topic's publisher (no ordering: a dead letter keeps its key as an
+    attribute), timed like every publish of the service."""
+    return Publisher(
+        settings.GOOGLE_CLOUD_PROJECT,
+        topic,
+        ordering=False,
+        timeout=settings.PUBLISH_TIMEOUT_SECONDS,
+    )
 
 
 def settle(envelope: PushEnvelope, result: Result, dead_letters: Publisher) -> Result:

@@ -8,21 +8,17 @@ import flask
 
 from common import logs
 from common.deadlines import BodyDeadlines
-from common.http import read_body, require_method
 from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
-from common.secrets import SecretValue, secret_manager_fetch
-from publisher import Publisher
-from saasquatch.client import ApiKey, FixedApiKey
 from segment_api.client import KeyUnavailable, MessageTooLarge, SegmentClient, SegmentError
 from stream import Forwarding, map_webhook
 
 from . import dead_letters
 from .answer import DETAIL_CHARS, LEVELS, push_answer
-from .envelope import MAX_PUSH_BYTES, MalformedMessage, decode_segment_message, parse_envelope
+from .envelope import MalformedMessage, decode_segment_message
 from .execute import Result
 from .forward_settings import ForwardSettings
-from .push_auth import push_verifier
+from .push_auth import push_verifier, read_push
 
 
 def classify(error: SegmentError) -> Result:
@@ -58,36 +54,17 @@ def send(forwarding: Forwarding, client: SegmentClient) -> Result:
 def create_handler(settings: ForwardSettings) -> Handler:
     """The `forward` request handler for these settings. Builds clients but makes no call."""
     logger = logs.setup(settings.LOG_LEVEL)
-    write_key: ApiKey
-    if settings.SEGMENT_WRITE_KEY:
-        write_key = FixedApiKey(settings.SEGMENT_WRITE_KEY)
-    else:
-        write_key = SecretValue(
-            settings.SEGMENT_WRITE_KEY_SECRET,
-            secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
-            cache_seconds=settings.SECRET_CACHE_SECONDS,
-            min_refresh_seconds=settings.SECRET_REFRESH_MIN_SECONDS,
-            max_stale_seconds=settings.SECRET_MAX_STALE_SECONDS,
-        )
+    write_key = settings.secret(settings.SEGMENT_WRITE_KEY, settings.SEGMENT_WRITE_KEY_SECRET)
     client = SegmentClient(
         settings.SEGMENT_API_BASE_URL, write_key, timeout=settings.SEGMENT_TIMEOUT_SECONDS
     )
     verifier = push_verifier(settings)
-    dead_letter_topic = Publisher(
-        settings.GOOGLE_CLOUD_PROJECT,
-        settings.FORWARD_DEAD_LETTER_TOPIC,
-        ordering=False,
-        timeout=settings.PUBLISH_TIMEOUT_SECONDS,
-    )
+    dead_letter_topic = dead_letters.dead_letter_topic(settings, settings.FORWARD_DEAD_LETTER_TOPIC)
     options = settings.stream_options
     deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
 
     def push(request: flask.Request) -> Handled:
-        require_method(request.method)
-        if verifier is not None:
-            verifier.verify(request.headers.get("Authorization"))
-        raw = read_body(request, MAX_PUSH_BYTES, "a Pub/Sub push envelope", deadlines)
-        envelope = parse_envelope(raw)
+        envelope = read_push(request, verifier, deadlines)
         forwarding: Forwarding | None = None
         try:
             webhook = decode_segment_message(envelope.message.data)

@@ -9,21 +9,19 @@ import flask
 
 from common import logs
 from common.deadlines import BodyDeadlines
-from common.http import read_body, require_method
 from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
-from common.secrets import SecretValue, secret_manager_fetch
 from mapper import Plan, map_message
-from publisher import ORIGIN_ATTRIBUTE, Publisher
-from saasquatch.client import ApiKey, FixedApiKey, SaaSquatchClient
+from publisher import ORIGIN_ATTRIBUTE
+from saasquatch.client import SaaSquatchClient
 from saasquatch.dry_run import DryRunClient
 
 from . import dead_letters
 from .answer import LEVELS, log_fields, push_answer
-from .envelope import MAX_PUSH_BYTES, MalformedMessage, decode_segment_message, parse_envelope
+from .envelope import MalformedMessage, decode_segment_message
 from .execute import Result, Send
 from .ledger import FirestoreLedger, execute_once
-from .push_auth import push_verifier
+from .push_auth import push_verifier, read_push
 from .settings import DeliverSettings
 
 
@@ -32,12 +30,7 @@ def create_handler(settings: DeliverSettings) -> Handler:
     logger = logs.setup(settings.LOG_LEVEL)
     send = saasquatch_sender(settings, logger)
     verifier = push_verifier(settings)
-    dead_letter_topic = Publisher(
-        settings.GOOGLE_CLOUD_PROJECT,
-        settings.DEAD_LETTER_TOPIC,
-        ordering=False,
-        timeout=settings.PUBLISH_TIMEOUT_SECONDS,
-    )
+    dead_letter_topic = dead_letters.dead_letter_topic(settings, settings.DEAD_LETTER_TOPIC)
     options = settings.mapping_options
     deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
     ledger = (
@@ -54,11 +47,7 @@ def create_handler(settings: DeliverSettings) -> Handler:
     tenant = settings.SAASQUATCH_TENANT_ALIAS
 
     def push(request: flask.Request) -> Handled:
-        require_method(request.method)
-        if verifier is not None:
-            verifier.verify(request.headers.get("Authorization"))
-        raw = read_body(request, MAX_PUSH_BYTES, "a Pub/Sub push envelope", deadlines)
-        envelope = parse_envelope(raw)
+        envelope = read_push(request, verifier, deadlines)
         plan: Plan | None = None
         looked_up = False
         try:
@@ -85,17 +74,7 @@ def saasquatch_sender(settings: DeliverSettings, logger: logging.Logger) -> Send
     if settings.dry_run:
         dry = DryRunClient(settings.SAASQUATCH_BASE_URL, settings.SAASQUATCH_TENANT_ALIAS, logger)
         return dry.send
-    api_key: ApiKey
-    if settings.SAASQUATCH_API_KEY:
-        api_key = FixedApiKey(settings.SAASQUATCH_API_KEY)
-    else:
-        api_key = SecretValue(
-            settings.SAASQUATCH_API_KEY_SECRET,
-            secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
-            cache_seconds=settings.SECRET_CACHE_SECONDS,
-            min_refresh_seconds=settings.SECRET_REFRESH_MIN_SECONDS,
-            max_stale_seconds=settings.SECRET_MAX_STALE_SECONDS,
-        )
+    api_key = settings.secret(settings.SAASQUATCH_API_KEY, settings.SAASQUATCH_API_KEY_SECRET)
     client = SaaSquatchClient(
         settings.SAASQUATCH_BASE_URL,
         settings.SAASQUATCH_TENANT_ALIAS,

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import flask
 import google.auth.exceptions
 import google.auth.jwt
 import google.auth.transport
@@ -27,9 +28,11 @@ import google.auth.transport.requests
 import requests
 from google.oauth2 import id_token
 
-from common.http import Refusal, bearer_token
+from common.deadlines import BodyDeadlines
+from common.http import Refusal, bearer_token, read_body, require_method
 from common.outcomes import Reason
 
+from .envelope import MAX_PUSH_BYTES, PushEnvelope, parse_envelope
 from .settings import PushSettings
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
@@ -219,3 +222,15 @@ def push_verifier(settings: PushSettings) -> PushVerifier | None:
         settings.PUSH_CERTS_URL,
         signature_checked_by_cloud_run=settings.PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN,
     )
+
+
+def read_push(
+    request: flask.Request, verifier: PushVerifier | None, deadlines: BodyDeadlines
+) -> PushEnvelope:
+    """The envelope of an authenticated push (token checked before the body is read), or a
+    refusal: what every push consumer does first."""
+    require_method(request.method)
+    if verifier is not None:
+        verifier.verify(request.headers.get("Authorization"))
+    raw = read_body(request, MAX_PUSH_BYTES, "a Pub/Sub push envelope", deadlines)
+    return parse_envelope(raw)

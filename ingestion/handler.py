@@ -18,11 +18,12 @@ from common.http import Refusal, json_answer, read_body, require_method
 from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
 from common.secrets import SecretUnavailable, secret_manager_fetch
-from publisher import OutgoingMessage, Publisher, PublishError
+from publisher import OutgoingMessage, Publisher
 
 from .arrival import complete, path_type
 from .body import EXPECTED, parse_messages
 from .credentials import CHALLENGE, TokenVerifier, presented_token
+from .publishing import publish_or_retry
 from .raw_events import encode_raw_event
 from .settings import IngestSettings
 from .signature import check_signature
@@ -102,15 +103,7 @@ def create_handler(settings: IngestSettings) -> Handler:
             )
         complete(messages, path_type(request.path), datetime.now(UTC))
         outgoing = encoded_within(messages, raw_events.ordering, PUBLISHED_PER_BODY_BYTE * limit)
-        try:
-            raw_events.publish_all(outgoing)
-        except PublishError as error:
-            raise Refusal(
-                503,
-                Reason.PUBLISH_FAILED,
-                "could not publish to Pub/Sub in time, retry later",
-                detail=str(error),
-            ) from None
+        publish_or_retry(raw_events, outgoing)
         fields = {"outcome": Outcome.ACCEPTED, "count": len(messages)}
         return Handled(json_answer(200, {"accepted": len(messages)}), fields)
 

@@ -16,10 +16,10 @@ from common.deadlines import BodyDeadlines
 from common.http import Refusal, json_answer, read_body, require_method
 from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
-from common.secrets import SecretValue, secret_manager_fetch
-from publisher import OutgoingMessage, Publisher, PublishError
-from saasquatch.client import ApiKey, FixedApiKey
+from common.secrets import FixedSecret, SecretValue
+from publisher import OutgoingMessage, Publisher
 
+from .publishing import publish_or_retry
 from .webhook_settings import WebhookSettings
 from .webhook_signature import HMAC_HEADER, JWS_HEADER, JwsVerifier, check_hmac
 
@@ -49,17 +49,7 @@ def create_handler(settings: WebhookSettings) -> Handler:
         settings.WEBHOOK_JWKS_REFETCH_SECONDS,
         settings.WEBHOOK_JWKS_TIMEOUT_SECONDS,
     )
-    hmac_key: ApiKey | None = None
-    if settings.WEBHOOK_HMAC_API_KEY:
-        hmac_key = FixedApiKey(settings.WEBHOOK_HMAC_API_KEY)
-    elif settings.WEBHOOK_HMAC_API_KEY_SECRET:
-        hmac_key = SecretValue(
-            settings.WEBHOOK_HMAC_API_KEY_SECRET,
-            secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
-            cache_seconds=settings.SECRET_CACHE_SECONDS,
-            min_refresh_seconds=settings.SECRET_REFRESH_MIN_SECONDS,
-            max_stale_seconds=settings.SECRET_MAX_STALE_SECONDS,
-        )
+    hmac_key = settings.secret(settings.WEBHOOK_HMAC_API_KEY, settings.WEBHOOK_HMAC_API_KEY_SECRET)
     topic = Publisher(
         settings.GOOGLE_CLOUD_PROJECT,
         settings.WEBHOOK_TOPIC,
@@ -84,15 +74,7 @@ def create_handler(settings: WebhookSettings) -> Handler:
             check_hmac(_hmac_key(hmac_key), older or "", raw)
         webhook_id, kind = parse_webhook(raw)
         message = OutgoingMessage(raw, {"webhookType": kind[:256], "webhookId": webhook_id[:256]})
-        try:
-            topic.publish_all([message])
-        except PublishError as error:
-            raise Refusal(
-                503,
-                Reason.PUBLISH_FAILED,
-                "could not publish to Pub/Sub in time, retry later",
-                detail=str(error),
-            ) from None
+        publish_or_retry(topic, [message])
         fields = {
             "outcome": Outcome.ACCEPTED,
             "webhook_type": kind[:64],
@@ -103,7 +85,7 @@ def create_handler(settings: WebhookSettings) -> Handler:
     return logged("saasquatch_webhook", receive, logger, settings.GOOGLE_CLOUD_PROJECT)
 
 
-def _hmac_key(key: ApiKey | None) -> str:
+def _hmac_key(key: FixedSecret | SecretValue | None) -> str:
     try:
         return key.value() if key is not None else ""
     except Exception:

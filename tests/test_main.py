@@ -8,8 +8,8 @@ import sys
 import functions_framework
 import pytest
 
-from delivery import DeliverSettings
-from ingestion import IngestSettings
+from delivery import DeliverSettings, ForwardSettings
+from ingestion import IngestSettings, WebhookSettings
 from tools.processes import ROOT
 
 from .factories import envelope
@@ -23,7 +23,8 @@ BAD_FOR_INGEST = {"MAX_BODY_BYTES": "-1"}
 def only(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
     """The process environment holds exactly these of our settings (and the variables the
     framework sets while loading a target are put back after the test)."""
-    ours = {*IngestSettings.model_fields, *DeliverSettings.model_fields} - {"PUBSUB_EMULATOR_HOST"}
+    every = (IngestSettings, DeliverSettings, WebhookSettings, ForwardSettings)
+    ours = {name for settings in every for name in settings.model_fields} - {"PUBSUB_EMULATOR_HOST"}
     for name in [*ours, "FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE"]:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -54,9 +55,29 @@ def test_deliver_is_served_and_ignores_ingest_settings(monkeypatch: pytest.Monke
     assert answer.json == {"outcome": "ignored", "reason": "unsupported_type"}
 
 
+def test_the_reverse_direction_is_served_from_the_same_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    only(monkeypatch, {**BAD_FOR_DELIVER, **BAD_FOR_INGEST, "SEGMENT_WRITE_KEY": "k"})
+    webhook = functions_framework.create_app(target="saasquatch_webhook", source=MAIN)
+    answer = webhook.test_client().post("/", json={"id": "w", "type": "test"})
+    assert (answer.status_code, answer.json["error"]) == (
+        401,
+        "missing X-Hook-JWS-RFC-7797 header",
+    )
+    forward = functions_framework.create_app(target="forward", source=MAIN).test_client()
+    pushed = forward.post("/", json=envelope({"id": "w", "type": "test", "data": {}}))
+    assert pushed.json == {"outcome": "ignored", "reason": "test_webhook"}
+
+
 @pytest.mark.parametrize(
     ("target", "env", "named"),
-    [("ingest", BAD_FOR_INGEST, "MAX_BODY_BYTES"), ("deliver", BAD_FOR_DELIVER, "TRACK_UPSERT")],
+    [
+        ("ingest", BAD_FOR_INGEST, "MAX_BODY_BYTES"),
+        ("deliver", BAD_FOR_DELIVER, "TRACK_UPSERT"),
+        ("saasquatch_webhook", {"MAX_WEBHOOK_BYTES": "0"}, "MAX_WEBHOOK_BYTES"),
+        ("forward", {}, "SEGMENT_WRITE_KEY_SECRET"),
+    ],
 )
 def test_a_wrong_setting_stops_the_target_at_load_with_one_line(
     monkeypatch: pytest.MonkeyPatch,

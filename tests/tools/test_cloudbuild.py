@@ -215,6 +215,13 @@ def bindings(build: dict[str, Any]) -> set[tuple[str, str, str, str, str]]:
     }
 
 
+def provisioned(subscription: str) -> Any:
+    """The subscription as the build left it on the emulator."""
+    return pubsub_v1.SubscriberClient().get_subscription(
+        subscription=f"projects/{PROJECT_ID}/subscriptions/{subscription}"
+    )
+
+
 def deploys(build: dict[str, Any]) -> dict[str, list[str]]:
     return {call[2]: call for call in build["calls"] if call[:2] == ["run", "deploy"]}
 
@@ -283,9 +290,7 @@ def test_deliver_has_two_locks_on_one_fixed_audience(deployed: dict[str, Any]) -
     assert deliver_env["PUSH_AUDIENCE"] == "segment-saasquatch-deliver"
     assert deliver_env["PUSH_SERVICE_ACCOUNT"] == PUSH_ACCOUNT
     assert deliver_env["PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN"] == "true"
-    subscription = pubsub_v1.SubscriberClient().get_subscription(
-        subscription=f"projects/{PROJECT_ID}/subscriptions/segment-events-deliver"
-    )
+    subscription = provisioned("segment-events-deliver")
     assert subscription.push_config.push_endpoint == DELIVER_URL
     assert subscription.push_config.oidc_token.service_account_email == PUSH_ACCOUNT
     assert subscription.push_config.oidc_token.audience == "segment-saasquatch-deliver"
@@ -294,9 +299,7 @@ def test_deliver_has_two_locks_on_one_fixed_audience(deployed: dict[str, Any]) -
 def test_the_push_subscription_has_the_dead_letter_topic_and_its_policies(
     deployed: dict[str, Any],
 ) -> None:
-    subscription = pubsub_v1.SubscriberClient().get_subscription(
-        subscription=f"projects/{PROJECT_ID}/subscriptions/segment-events-deliver"
-    )
+    subscription = provisioned("segment-events-deliver")
     assert subscription.topic == f"projects/{PROJECT_ID}/topics/segment-events"
     assert subscription.dead_letter_policy.dead_letter_topic == (
         f"projects/{PROJECT_ID}/topics/segment-events-dead-letter"
@@ -532,9 +535,7 @@ def test_the_webhook_receiver_is_public_and_forward_private_on_its_own_audience(
 def test_the_webhook_subscription_pushes_to_forward_with_its_dead_letters(
     streamed: dict[str, Any],
 ) -> None:
-    subscription = pubsub_v1.SubscriberClient().get_subscription(
-        subscription=f"projects/{PROJECT_ID}/subscriptions/saasquatch-webhooks-forward"
-    )
+    subscription = provisioned("saasquatch-webhooks-forward")
     assert subscription.topic == f"projects/{PROJECT_ID}/topics/saasquatch-webhooks"
     assert subscription.push_config.push_endpoint == FORWARD_URL
     assert subscription.push_config.oidc_token.service_account_email == PUSH_ACCOUNT
@@ -542,9 +543,7 @@ def test_the_webhook_subscription_pushes_to_forward_with_its_dead_letters(
     assert subscription.dead_letter_policy.dead_letter_topic == (
         f"projects/{PROJECT_ID}/topics/saasquatch-webhooks-dead-letter"
     )
-    pubsub_v1.SubscriberClient().get_subscription(
-        subscription=f"projects/{PROJECT_ID}/subscriptions/saasquatch-webhooks-dead-letter-pull"
-    )
+    provisioned("saasquatch-webhooks-dead-letter-pull")
 
 
 def test_the_reverse_direction_is_granted_per_role_and_resource(streamed: dict[str, Any]) -> None:
