@@ -561,7 +561,9 @@ def test_the_reverse_direction_is_granted_per_role_and_resource(streamed: dict[s
             "roles/pubsub.publisher",
         ),
     } == {
-        binding for binding in bindings if stream in binding[2] or binding[2] == "segment-forward"
+        binding
+        for binding in bindings(streamed)
+        if stream in binding[2] or binding[2] == "segment-forward"
     }
     assert not [call for call in streamed["calls"] if call[0] in {"secrets", "iam"}]
 
