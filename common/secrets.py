@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 Fetch = Callable[[str], str]
 
@@ -200,6 +201,15 @@ class SecretValue:
             return False
 
 
+class Secret(Protocol):
+    """Where a key comes from (an API key, a write key); `refresh` re-reads it and says whether
+    it changed, so a client can resend once after a rotation."""
+
+    def value(self) -> str: ...
+
+    def refresh(self) -> bool: ...
+
+
 class FixedSecret:
     """A secret given directly (local runs, tests): the same `value`/`refresh` as `SecretValue`."""
 
@@ -222,7 +232,7 @@ def configured_secret(
     cache_seconds: float,
     min_refresh_seconds: float,
     max_stale_seconds: float,
-) -> FixedSecret | SecretValue | None:
+) -> Secret | None:
     """The secret a setting pair names: the value itself (`direct`), else its Secret Manager
     `version` read through `endpoint` and cached; None when neither is set."""
     if direct:

@@ -16,6 +16,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .secrets import Secret, configured_secret
+
 
 class ConfigError(Exception):
     """A configuration problem, phrased as one line for the operator."""
@@ -64,10 +66,8 @@ class ServiceSettings(BaseModel):
         except ValidationError as error:
             raise ConfigError(_one_line(error)) from None
 
-    def secret(self, direct: str, version: str) -> Any:
+    def secret(self, direct: str, version: str) -> Secret | None:
         """`common.secrets.configured_secret` for a setting pair, with these cache settings."""
-        from .secrets import configured_secret
-
         return configured_secret(
             direct,
             version,

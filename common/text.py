@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 # A surrogate in a decoded str is always a lone one: JSON's escaped pairs decode to one character.
@@ -52,3 +53,8 @@ def id_text(value: Any) -> str | None:
     if isinstance(value, float) and math.isfinite(value):
         return str(int(value)) if value.is_integer() else repr(value)
     return None
+
+
+def iso_millis(when: datetime) -> str:
+    """`2026-11-29T10:00:00.123Z`, as Segment writes its timestamps."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

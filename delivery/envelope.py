@@ -71,8 +71,9 @@ def parse_envelope(raw: bytes) -> PushEnvelope:
         raise Refusal(400, Reason.INVALID_BODY, reason) from None
 
 
-def decode_segment_message(data: bytes) -> dict[str, Any]:
-    """The Segment message ingest published (a JSON object in UTF-8), or `MalformedMessage`."""
+def decode_json_object(data: bytes) -> dict[str, Any]:
+    """The pushed message's data as a JSON object in UTF-8 (a Segment message for deliver, a
+    SaaSquatch webhook for forward), or `MalformedMessage`."""
     try:
         message = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:

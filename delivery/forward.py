@@ -8,6 +8,7 @@ import flask
 
 from common import logs
 from common.deadlines import BodyDeadlines
+from common.logs import redact
 from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
 from segment_api.client import KeyUnavailable, MessageTooLarge, SegmentClient, SegmentError
@@ -15,7 +16,7 @@ from stream import Forwarding, map_webhook
 
 from . import dead_letters
 from .answer import DETAIL_CHARS, LEVELS, push_answer
-from .envelope import MalformedMessage, decode_segment_message
+from .envelope import MalformedMessage, decode_json_object
 from .execute import Result
 from .forward_settings import ForwardSettings
 from .push_auth import push_verifier, read_push
@@ -67,7 +68,7 @@ def create_handler(settings: ForwardSettings) -> Handler:
         envelope = read_push(request, verifier, deadlines)
         forwarding: Forwarding | None = None
         try:
-            webhook = decode_segment_message(envelope.message.data)
+            webhook = decode_json_object(envelope.message.data)
         except MalformedMessage as error:
             result = Result(Outcome.DEAD_LETTERED, Reason.MALFORMED_MESSAGE, str(error))
         else:
@@ -77,7 +78,7 @@ def create_handler(settings: ForwardSettings) -> Handler:
         fields = {
             "outcome": result.outcome,
             "reason": result.reason,
-            "detail": result.detail[:DETAIL_CHARS] if result.detail else None,
+            "detail": redact(result.detail[:DETAIL_CHARS]) if result.detail else None,
             "webhook_type": forwarding.webhook_type[:64]
             if forwarding and forwarding.webhook_type
             else None,

@@ -18,7 +18,7 @@ from saasquatch.dry_run import DryRunClient
 
 from . import dead_letters
 from .answer import LEVELS, log_fields, push_answer
-from .envelope import MalformedMessage, decode_segment_message
+from .envelope import MalformedMessage, decode_json_object
 from .execute import Result, Send
 from .ledger import FirestoreLedger, execute_once
 from .push_auth import push_verifier, read_push
@@ -51,7 +51,7 @@ def create_handler(settings: DeliverSettings) -> Handler:
         plan: Plan | None = None
         looked_up = False
         try:
-            message = decode_segment_message(envelope.message.data)
+            message = decode_json_object(envelope.message.data)
         except MalformedMessage as error:
             result = Result(Outcome.DEAD_LETTERED, Reason.MALFORMED_MESSAGE, str(error))
         else:

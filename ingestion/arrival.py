@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from common.text import iso_millis
 from mapper.track import idempotency_key, parse_timestamp
 
 PATH_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
@@ -31,11 +32,6 @@ def path_type(path: str) -> str | None:
     """The message type a tracking API path implies (`/v1/track` -> `track`), if any."""
     found = _TYPED_PATH.search(path)
     return found.group(1) if found and found.group(1) in PATH_TYPES else None
-
-
-def iso_millis(when: datetime) -> str:
-    """`2026-11-29T10:00:00.123Z`, as Segment writes its timestamps."""
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def complete(messages: Iterable[dict[str, Any]], implied_type: str | None, now: datetime) -> None:

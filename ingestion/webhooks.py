@@ -16,7 +16,7 @@ from common.deadlines import BodyDeadlines
 from common.http import Refusal, json_answer, read_body, require_method
 from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
-from common.secrets import FixedSecret, SecretValue
+from common.secrets import Secret
 from publisher import OutgoingMessage, Publisher
 
 from .publishing import publish_or_retry
@@ -85,7 +85,7 @@ def create_handler(settings: WebhookSettings) -> Handler:
     return logged("saasquatch_webhook", receive, logger, settings.GOOGLE_CLOUD_PROJECT)
 
 
-def _hmac_key(key: FixedSecret | SecretValue | None) -> str:
+def _hmac_key(key: Secret | None) -> str:
     try:
         return key.value() if key is not None else ""
     except Exception:

@@ -4,41 +4,24 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from common.retry_after import parse_retry_after
+from common.secrets import FixedSecret, Secret
+
 from .calls import Call
 from .errors import ApiError, NoAnswer, NoAnswerKind, UnexpectedAnswer, UnsendableBody
 
-# The longest Retry-After we pass on; beyond it Pub/Sub's own backoff is the better guide.
-MAX_RETRY_AFTER = 600.0
-
-
-class ApiKey(Protocol):
-    """Where the API key comes from; `refresh` re-reads it and says whether it changed."""
-
-    def value(self) -> str: ...
-
-    def refresh(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class FixedApiKey:
-    key: str
-
-    def value(self) -> str:
-        return self.key
-
-    def refresh(self) -> bool:
-        return False
+# Where the API key comes from (a fixed value, or a Secret Manager version, cached).
+ApiKey = Secret
+FixedApiKey = FixedSecret
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,20 +154,3 @@ def _text_or_none(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
     return str(value)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from `Retry-After` (delta-seconds or an HTTP date), capped; None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

@@ -17,7 +17,9 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from saasquatch.client import ApiKey, parse_retry_after
+from common.retry_after import parse_retry_after
+from common.secrets import Secret
+from common.text import iso_millis
 
 US_BASE_URL = "https://api.segment.io"
 EU_BASE_URL = "https://events.eu1.segmentapis.com"
@@ -55,7 +57,7 @@ class SegmentClient:
     def __init__(
         self,
         base_url: str,
-        write_key: ApiKey,
+        write_key: Secret,
         timeout: float,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
@@ -71,12 +73,12 @@ class SegmentClient:
 
     def send_batch(self, messages: Sequence[dict[str, Any]]) -> int:
         """Segment's status (2xx) for the batch, or a `SegmentError` saying why not."""
-        for message in messages:
-            size = len(_json(message))
-            if size > MAX_MESSAGE_BYTES:
-                raise MessageTooLarge(f"a {message.get('type')} of {size} bytes is over 32 KB")
-        sent_at = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="milliseconds")
-        body = _json({"batch": list(messages), "sentAt": sent_at.replace("+00:00", "Z")})
+        encoded = [_json(message) for message in messages]  # each written once, sized, joined
+        for message, data in zip(messages, encoded, strict=True):
+            if len(data) > MAX_MESSAGE_BYTES:
+                raise MessageTooLarge(f"a {message.get('type')} of {len(data)} bytes is over 32 KB")
+        sent_at = _json(iso_millis(datetime.fromtimestamp(self._clock(), UTC)))
+        body = b'{"batch":[' + b",".join(encoded) + b'],"sentAt":' + sent_at + b"}"
         try:
             key = self._write_key.value()
         except Exception as error:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common.outcomes import Outcome, Reason
+from common.text import id_text, iso_millis
 
 from .table import STREAMS, Paths, Stream
 
@@ -105,7 +106,7 @@ def _call(
     stream: Stream, webhook: dict[str, Any], webhook_id: str, data: dict[str, Any]
 ) -> dict[str, Any] | None:
     call: dict[str, Any] = {"type": stream.call, "messageId": message_id(webhook_id)}
-    user = _id_text(_first(data, stream.user))
+    user = id_text(_first(data, stream.user))
     if user is not None:
         call["userId"] = user
     elif stream.tenant_wide:
@@ -150,16 +151,6 @@ def _first(data: dict[str, Any], paths: Paths) -> Any:
     return None
 
 
-def _id_text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value
-    return None
-
-
 def _timestamp(created: Any) -> str | None:
     """The webhook's `created` (epoch milliseconds) as ISO 8601 UTC, when it is one."""
     if isinstance(created, bool) or not isinstance(created, int | float):
@@ -168,4 +159,4 @@ def _timestamp(created: Any) -> str | None:
         when = datetime.fromtimestamp(created / 1000, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_millis(when)

@@ -75,13 +75,19 @@ class Subscriptions:
         self._call("DELETE", f"{self._root}/{quote(endpoint, safe='')}")
 
 
+def detached_jws(body: bytes, key: Any, kid: str) -> str:
+    """`HEADER..SIGNATURE`: an RS256 JWS over `body` with the payload left out, as SaaSquatch
+    signs a webhook (`key`: a PEM private key, or a cryptography RSA key)."""
+    token = jwt.api_jws.encode(body, key, algorithm="RS256", headers={"kid": kid})
+    protected, _, signature = token.split(".")
+    return f"{protected}..{signature}"
+
+
 def signed_post(url: str, body: bytes, key_pem: bytes, kid: str) -> requests.Response:
     """`body` posted as SaaSquatch posts a webhook: with a detached RS256 JWS over it."""
-    token = jwt.api_jws.encode(body, key_pem, algorithm="RS256", headers={"kid": kid})
-    protected, _, signature = token.split(".")
     headers = {
         "Content-Type": "application/json",
-        "X-Hook-JWS-RFC-7797": f"{protected}..{signature}",
+        "X-Hook-JWS-RFC-7797": detached_jws(body, key_pem, kid),
     }
     return requests.post(url, data=body, headers=headers, timeout=TIMEOUT)
 

@@ -31,7 +31,7 @@ ALLOWED = {
     "saasquatch": {"common"},
     # The forward side's pure mapper and its client, the mirrors of `mapper` and `saasquatch`.
     "stream": {"common"},  # (its __main__ reads input with common.documents)
-    "segment_api": {"saasquatch"},
+    "segment_api": {"common"},
     "publisher": set(),
     "common": set(),
     "tools": {

@@ -15,6 +15,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from tools import webhooks
+
 from .local_http import LocalServer, QuietHandler, StandIn, answer_json
 
 KID = "saasquatch-test-key-1"
@@ -29,20 +31,15 @@ def public_jwk(key: RSAPrivateKey, kid: str) -> dict[str, Any]:
     return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
 
 
-def detached_jws(
-    body: bytes, key: Any, kid: str = KID, algorithm: str = "RS256", unencoded: bool = False
-) -> str:
-    """`HEADER..SIGNATURE` over `body`: base64url-encoded as usual, or as is (RFC 7797)."""
-    headers: dict[str, Any] = {"kid": kid}
-    if unencoded:
-        headers.update({"b64": False, "crit": ["b64"]})
-        token = jwt.api_jws.encode(
-            body, key, algorithm=algorithm, headers=headers, is_payload_detached=True
-        )
-        return token
-    token = jwt.api_jws.encode(body, key, algorithm=algorithm, headers=headers)
-    protected, _, signature = token.split(".")
-    return f"{protected}..{signature}"
+def detached_jws(body: bytes, key: Any, kid: str = KID, unencoded: bool = False) -> str:
+    """`HEADER..SIGNATURE` over `body`: base64url-encoded as `tools webhooks send` signs it, or
+    as is (RFC 7797, `b64: false`)."""
+    if not unencoded:
+        return webhooks.detached_jws(body, key, kid)
+    headers = {"kid": kid, "b64": False, "crit": ["b64"]}
+    return jwt.api_jws.encode(
+        body, key, algorithm="RS256", headers=headers, is_payload_detached=True
+    )
 
 
 def unsigned_jws(kid: str = KID) -> str:
