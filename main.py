@@ -19,25 +19,29 @@ from common.settings import ConfigError
 
 
 def _ingest() -> Handler:
-    from ingestion import IngestSettings, create_handler
+    from subscription.ingest import create_handler
+    from subscription.ingest_settings import IngestSettings
 
     return create_handler(IngestSettings.from_env())
 
 
 def _deliver() -> Handler:
-    from delivery import DeliverSettings, create_handler
+    from subscription.deliver import create_handler
+    from subscription.deliver_settings import DeliverSettings
 
     return create_handler(DeliverSettings.from_env())
 
 
 def _saasquatch_webhook() -> Handler:
-    from ingestion import WebhookSettings, create_webhook_handler
+    from stream.receive import create_handler as create_webhook_handler
+    from stream.receive_settings import WebhookSettings
 
     return create_webhook_handler(WebhookSettings.from_env())
 
 
 def _forward() -> Handler:
-    from delivery import ForwardSettings, create_forward_handler
+    from stream.forward import create_handler as create_forward_handler
+    from stream.forward_settings import ForwardSettings
 
     return create_forward_handler(ForwardSettings.from_env())
 

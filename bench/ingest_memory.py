@@ -27,7 +27,7 @@ from ingest_throughput import PROJECT, TOKEN, TOPIC, ingest_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingestion.settings import IngestSettings
+from subscription.ingest_settings import IngestSettings
 from tests.factories import actions_event
 from tools.emulator import running_emulator
 

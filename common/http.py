@@ -1,9 +1,11 @@
-"""What both HTTP entry points share: one refusal type, the JSON answer, the method check, the
-bearer credential parser and bounded body reading (decoding gzip or deflate on the way).
+"""What every HTTP entry point shares (receivers and push consumers alike): the early answer
+(`Refusal` for a 4xx, `RetryLater` for a 503; the status follows from the reason), the JSON
+answer, the method check, the bearer credential parser and bounded body reading (decoding gzip
+or deflate on the way).
 
-A side raises `Refusal` anywhere in its handling; `common.request_log` turns it into the answer
-`{"error": message, "reason": reason}` with its status and headers. Nothing here knows about
-Segment or Pub/Sub.
+A handler raises an `EarlyAnswer` anywhere in its handling; `common.request_log` turns it into
+the answer `{"error": message, "reason": reason}` with its status and headers. Nothing here
+knows about Segment or Pub/Sub.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from werkzeug.exceptions import ClientDisconnected
 
 from .deadlines import BodyDeadlines
 from .decoding import CorruptBody, EndedEarly, OverLimit, UnsupportedEncoding, decoded_body
-from .outcomes import Reason
+from .outcomes import Outcome, Reason
 
 # What reading a body raises when the client's bytes stop making a body: the connection closed
 # early (werkzeug, gunicorn's `NoMoreData`, a reset), or chunked framing that does not parse.
@@ -26,9 +28,9 @@ _BROKEN_BODY = (ClientDisconnected, ParseException, OSError)
 _UNREADABLE = (UnsupportedEncoding, OverLimit, CorruptBody, EndedEarly, *_BROKEN_BODY)
 
 
-class Refusal(Exception):
-    """A request answered with an error status and `{"error": message, "reason": reason}`
-    (never a stack trace).
+class EarlyAnswer(Exception):
+    """A request answered before its handling ended, with `{"error": message, "reason": reason}`
+    (never a stack trace). The status follows from the reason (`Reason.status`).
 
     `reason` is the code from the one vocabulary (`common.outcomes`) that the log line carries
     too. `detail` is for the log line only (what an operator needs, such as which exception a
@@ -36,22 +38,28 @@ class Refusal(Exception):
     not wholly) read: the answer then goes out at once and the connection is closed, instead of
     the framework reading (and buffering) whatever the client still sends."""
 
+    outcome: Outcome
+
     def __init__(
         self,
-        status: int,
         reason: Reason,
         message: str,
         headers: Mapping[str, str] | None = None,
         detail: str = "",
         unread: bool = False,
     ) -> None:
+        if reason.outcome is not self.outcome:
+            raise ValueError(f"{reason} is a reason of {reason.outcome}, not {self.outcome}")
         super().__init__(message)
-        self.status = status
         self.reason = reason
         self.message = message
         self.headers = dict(headers or {})
         self.detail = detail
         self.unread = unread
+
+    @property
+    def status(self) -> int:
+        return self.reason.status
 
     def answer(self) -> flask.Response:
         content = {"error": self.message, "reason": self.reason}
@@ -68,6 +76,19 @@ class Refusal(Exception):
         )
 
 
+class Refusal(EarlyAnswer):
+    """A 4xx: the request itself is wrong, and the sender must change it (a `refused` reason)."""
+
+    outcome = Outcome.REFUSED
+
+
+class RetryLater(EarlyAnswer):
+    """A 503: we cannot take the request now, and the sender should send it again (a `retry`
+    reason)."""
+
+    outcome = Outcome.RETRY
+
+
 def json_answer(
     status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> flask.Response:
@@ -80,7 +101,7 @@ def require_method(method: str, allowed: Sequence[str] = ("POST",)) -> None:
     if method not in allowed:
         methods = ", ".join(allowed)
         message = f"method {method[:16]!r} is not accepted: use {methods}"
-        raise Refusal(405, Reason.METHOD_NOT_ALLOWED, message, {"Allow": methods}, unread=True)
+        raise Refusal(Reason.METHOD_NOT_ALLOWED, message, {"Allow": methods}, unread=True)
 
 
 def bearer_token(header: str | None, challenge: str, required: str, schemes: str = "Bearer") -> str:
@@ -92,7 +113,7 @@ def bearer_token(header: str | None, challenge: str, required: str, schemes: str
     """
 
     def unauthorized(reason: Reason, message: str) -> Refusal:
-        return Refusal(401, reason, message, {"WWW-Authenticate": challenge}, unread=True)
+        return Refusal(reason, message, {"WWW-Authenticate": challenge}, unread=True)
 
     if not header:
         raise unauthorized(Reason.MISSING_CREDENTIALS, f"missing Authorization header: {required}")
@@ -121,7 +142,7 @@ def read_body(
     length = request.content_length
     if length is not None and length > limit:
         raise Refusal(
-            413, Reason.BODY_TOO_LARGE, f"body is {length} bytes; the limit is {limit}", unread=True
+            Reason.BODY_TOO_LARGE, f"body is {length} bytes; the limit is {limit}", unread=True
         )
     encoding = request.headers.get("Content-Encoding") if decode else None
     with deadlines.watching(request.environ.get("gunicorn.socket")) as watch:
@@ -129,25 +150,24 @@ def read_body(
             raw = decoded_body(request.stream, encoding, limit, length)
         except _UNREADABLE as error:
             if watch.expired:  # the deadline ended the read: whatever it raised is moot
-                raise Refusal(
-                    503,
+                raise RetryLater(
                     Reason.BODY_TIMEOUT,
                     f"the body did not arrive within {deadlines.seconds:g} s: send it again",
                     unread=True,
                 ) from None
             raise _read_refusal(error) from None
     if not raw.strip():
-        raise Refusal(400, Reason.INVALID_BODY, f"empty body: send {expected}")
+        raise Refusal(Reason.INVALID_BODY, f"empty body: send {expected}")
     return raw
 
 
 def _read_refusal(error: Exception) -> Refusal:
     """The answer to a body that could not be read (one of `_UNREADABLE`)."""
     if isinstance(error, UnsupportedEncoding):
-        return Refusal(415, Reason.UNSUPPORTED_ENCODING, str(error), unread=True)
+        return Refusal(Reason.UNSUPPORTED_ENCODING, str(error), unread=True)
     if isinstance(error, OverLimit):
-        return Refusal(413, Reason.BODY_TOO_LARGE, str(error), unread=True)
+        return Refusal(Reason.BODY_TOO_LARGE, str(error), unread=True)
     if isinstance(error, CorruptBody | EndedEarly):
-        return Refusal(400, Reason.MALFORMED_BODY, str(error), unread=True)
+        return Refusal(Reason.MALFORMED_BODY, str(error), unread=True)
     message = "the body ended early or its chunked encoding is malformed"
-    return Refusal(400, Reason.MALFORMED_BODY, message, detail=type(error).__name__, unread=True)
+    return Refusal(Reason.MALFORMED_BODY, message, detail=type(error).__name__, unread=True)

@@ -94,6 +94,11 @@ class Reason(StrEnum):
     def outcome(self) -> Outcome:
         return _OUTCOME_OF[self]
 
+    @property
+    def status(self) -> int:
+        """The HTTP status of an answer that ends with this reason (see `_STATUS`)."""
+        return _STATUS.get(self) or _OUTCOME_STATUS[self.outcome]
+
 
 _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
     Outcome.DELIVERED: (
@@ -177,3 +182,32 @@ _OUTCOME_OF: dict[Reason, Outcome] = {
 def reasons_for(outcome: Outcome) -> tuple[Reason, ...]:
     """The reasons that end in `outcome`, in the order they are documented."""
     return _GROUPS.get(outcome, ())
+
+
+# The status of an answer follows from its reason: this table, then the outcome's status. Every
+# answer a receiver or a consumer gives (a refusal, a push answer) takes its status from here.
+_STATUS: dict[Reason, int] = {
+    Reason.METHOD_NOT_ALLOWED: 405,
+    Reason.MISSING_CREDENTIALS: 401,
+    Reason.MALFORMED_CREDENTIALS: 401,
+    Reason.WRONG_TOKEN: 401,
+    Reason.BAD_SIGNATURE: 401,
+    Reason.WRONG_SERVICE_ACCOUNT: 403,
+    Reason.BODY_TOO_LARGE: 413,
+    Reason.UNSUPPORTED_ENCODING: 415,
+    Reason.MALFORMED_BODY: 400,
+    Reason.INVALID_BODY: 400,
+    # The destination asked to slow down: Pub/Sub is told the same, with its Retry-After.
+    Reason.SAASQUATCH_RATE_LIMITED: 429,
+    Reason.SEGMENT_RATE_LIMITED: 429,
+    Reason.INTERNAL_ERROR: 500,
+}
+# Pub/Sub acknowledges any 2xx and redelivers anything else; Segment and SaaSquatch retry a 5xx.
+_OUTCOME_STATUS: dict[Outcome, int] = {
+    Outcome.ACCEPTED: 200,
+    Outcome.DELIVERED: 200,
+    Outcome.IGNORED: 200,
+    Outcome.DEAD_LETTERED: 200,
+    Outcome.RETRY: 503,
+    Outcome.REFUSED: 400,
+}

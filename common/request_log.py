@@ -1,5 +1,6 @@
-"""The request wrapper both entry points share: time the request, turn a `Refusal` or an
-unexpected exception into a JSON answer, and write exactly one structured log line.
+"""The request wrapper every entry point shares: time the request, turn an `EarlyAnswer` (a
+refusal, a retry) or an unexpected exception into a JSON answer, and write exactly one
+structured log line.
 
 A side's handling returns `Handled` (its answer, its log fields, their severity); everything
 common to every line (entry point, outcome, status, latency, trace) is added here, once.
@@ -16,7 +17,7 @@ from typing import Any
 import flask
 
 from . import logs
-from .http import Refusal, json_answer
+from .http import EarlyAnswer, json_answer
 from .outcomes import Outcome, Reason
 
 Handler = Callable[[flask.Request], flask.Response]
@@ -49,7 +50,7 @@ def logged(
         started = time.perf_counter()
         try:
             handled = handle(request)
-        except Refusal as refusal:
+        except EarlyAnswer as refusal:
             level = logging.ERROR if refusal.status >= 500 else logging.WARNING
             fields = {
                 "outcome": refusal.reason.outcome,

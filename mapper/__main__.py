@@ -16,10 +16,8 @@ from pydantic import ValidationError
 
 from common.documents import documents
 
-# The preview is an entry point, not part of the pure mapper: it reads bodies as ingest does.
-from ingestion.body import BodyError, messages_from_body
-
 from . import map_message
+from .dialects import BodyError, messages_from_body
 from .options import (
     InvalidDataStrategy,
     MappingOptions,

@@ -22,7 +22,7 @@ from google.pubsub_v1 import PublisherClient as GapicPublisherClient
 from google.pubsub_v1 import PublishRequest, PubsubMessage
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
-from .messages import ORIGIN_ATTRIBUTE, Origin, OutgoingMessage
+from .messages import ORIGIN_ATTRIBUTE, Origin, OutgoingMessage, PublishError, Topic
 
 __all__ = [
     "DIRECT_MIN_MESSAGES",
@@ -31,6 +31,7 @@ __all__ = [
     "OutgoingMessage",
     "PublishError",
     "Publisher",
+    "Topic",
     "client",
 ]
 
@@ -106,10 +107,6 @@ def _transport() -> PublisherGrpcTransport:
     else:
         channel = PublisherGrpcTransport.create_channel(options=CHANNEL_OPTIONS)
     return PublisherGrpcTransport(channel=channel)
-
-
-class PublishError(Exception):
-    """At least one message was not confirmed by Pub/Sub in time."""
 
 
 class Publisher:

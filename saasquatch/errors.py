@@ -2,7 +2,8 @@
 
 `ApiError` is an answer SaaSquatch itself gave (a JSON error body); `UnexpectedAnswer` is one it
 did not (an HTML page from a proxy, a redirect); `NoAnswer` means the request never got one.
-`transient` says whether sending the same call later can succeed.
+What each means for a message (retry or dead letter) is the one table's call,
+`pushes.verdicts`; these only describe the answer.
 """
 
 from __future__ import annotations
@@ -10,19 +11,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-def is_transient_status(status: int) -> bool:
-    return status in (408, 429) or status >= 500
-
-
 class SaaSquatchError(Exception):
     """Base: `status` (None without an answer) and the server's `Retry-After` in seconds."""
 
     status: int | None = None
     retry_after: float | None = None
-
-    @property
-    def transient(self) -> bool:
-        return self.status is None or is_transient_status(self.status)
 
 
 class ApiError(SaaSquatchError):

@@ -17,10 +17,10 @@ import hypothesis
 import pytest
 from flask.testing import FlaskClient
 
-from delivery import DeliverSettings
-from delivery import create_handler as create_deliver
-from ingestion import IngestSettings
-from ingestion import create_handler as create_ingest
+from subscription.deliver import create_handler as create_deliver
+from subscription.deliver_settings import DeliverSettings
+from subscription.ingest import create_handler as create_ingest
+from subscription.ingest_settings import IngestSettings
 from tools.emulator import Emulator, FirestoreEmulator, running_emulator, running_firestore
 
 from .factories import PROJECT, TOKEN

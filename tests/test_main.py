@@ -8,8 +8,10 @@ import sys
 import functions_framework
 import pytest
 
-from delivery import DeliverSettings, ForwardSettings
-from ingestion import IngestSettings, WebhookSettings
+from stream.forward_settings import ForwardSettings
+from stream.receive_settings import WebhookSettings
+from subscription.deliver_settings import DeliverSettings
+from subscription.ingest_settings import IngestSettings
 from tools.processes import ROOT
 
 from .factories import envelope

@@ -35,8 +35,8 @@ def env_flag(value: str | None) -> bool:
 
 def setting(name: str, env: Mapping[str, str] = os.environ) -> str:
     """The variable from `env`, else the services' default for it."""
-    from delivery.settings import DeliverSettings
-    from ingestion.settings import IngestSettings
+    from subscription.deliver_settings import DeliverSettings
+    from subscription.ingest_settings import IngestSettings
 
     owner = IngestSettings if name in IngestSettings.model_fields else DeliverSettings
     return env.get(name) or owner.default(name)
@@ -97,7 +97,7 @@ def cause(error: BaseException) -> str:
     from google.api_core import exceptions
     from google.auth.exceptions import DefaultCredentialsError
 
-    from delivery.ledger import LedgerUnavailable
+    from subscription.ledger import LedgerUnavailable
 
     while isinstance(error, exceptions.RetryError) and error.cause is not None:
         error = error.cause

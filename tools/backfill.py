@@ -28,9 +28,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from delivery.ledger import LedgerUnavailable
-from ingestion.raw_events import encode_raw_event
 from publisher import Origin, Publisher
+from subscription.ledger import LedgerUnavailable
+from subscription.raw_events import encode_raw_event
 from tools import add_project_argument, add_raw_events_arguments, cause, plural, preflight
 from tools.ledger import LedgerCheck, add_ledger_arguments, ledger_check
 from tools.segment_files import Item, SegmentFile
@@ -203,8 +203,8 @@ def _failure(sent: Sent) -> str:
 def _dry_run(items: Iterable[Item], summary: Summary, on_item: Callable[[], None]) -> None:
     """The mapped SaaSquatch calls of every message, one JSON line each, mapped with the
     options in the environment (the same variables deliver reads)."""
-    from delivery.settings import DeliverSettings
     from mapper import map_message
+    from subscription.deliver_settings import DeliverSettings
 
     options = DeliverSettings.from_env().mapping_options
     now = datetime.now(UTC)

@@ -28,9 +28,9 @@ from google.cloud import pubsub_v1
 
 from common import logs
 from common.outcomes import Outcome, Reason, reasons_for
-from delivery.dead_letters import ADDED_ATTRIBUTES
-from ingestion.raw_events import ordering_key
 from publisher import ORIGIN_ATTRIBUTE, Origin, OutgoingMessage, Publisher
+from pushes.dead_letters import ADDED_ATTRIBUTES
+from subscription.raw_events import ordering_key
 from tools import add_raw_events_arguments, cause, plural, preflight, setting
 from tools.backfill import Pacer
 from tools.ledger import LedgerCheck, add_ledger_arguments, ledger_check

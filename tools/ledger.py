@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from delivery.ledger import FirestoreLedger, ledger_key
+from subscription.ledger import FirestoreLedger, ledger_key
 from tools import env_flag, setting
 
 

@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import IO
 
 from common.settings import ConfigError
-from delivery.forward_settings import ForwardSettings
-from delivery.settings import DeliverSettings
-from ingestion.settings import IngestSettings
-from ingestion.webhook_settings import WebhookSettings
+from stream.forward_settings import ForwardSettings
+from stream.receive_settings import WebhookSettings
+from subscription.deliver_settings import DeliverSettings
+from subscription.ingest_settings import IngestSettings
 from tools import stop_on_interrupt
 from tools.emulator import Emulator, FirestoreEmulator, missing_prerequisite
 from tools.local_stream import LOCAL_KID, LOCAL_WRITE_KEY, LocalJwks, LocalSegment

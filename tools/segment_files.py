@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ingestion.body import BodyError, messages_from_body, reject_constant
+from mapper.dialects import BodyError, messages_from_body, reject_constant
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20

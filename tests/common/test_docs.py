@@ -10,8 +10,10 @@ import pytest
 
 from common.outcomes import Outcome, Reason, reasons_for
 from common.settings import ServiceSettings
-from delivery import DeliverSettings, ForwardSettings
-from ingestion import IngestSettings, WebhookSettings
+from stream.forward_settings import ForwardSettings
+from stream.receive_settings import WebhookSettings
+from subscription.deliver_settings import DeliverSettings
+from subscription.ingest_settings import IngestSettings
 from tools.processes import ROOT
 
 DOCS = ROOT / "docs"

@@ -12,40 +12,36 @@ from tools.processes import ROOT
 
 OURS = {
     "main",
-    "ingestion",
-    "delivery",
-    "mapper",
+    "subscription",
     "stream",
+    "receiving",
+    "pushes",
+    "mapper",
     "saasquatch",
     "segment_api",
     "publisher",
     "common",
     "tools",
 }
+DIRECTIONS = {"subscription", "stream"}
+# The pure mappers, each direction's: they may use only these pure leaves.
+PURE_MAPPERS = {"mapper": "mapper/", "stream": "stream/mapping.py stream/table.py"}
 MAPPER_MAY_USE = {"saasquatch.calls", "common.outcomes", "common.text"}
 # What each package may import of ours, besides itself.
 ALLOWED = {
-    "main": {"common", "ingestion", "delivery"},
-    "ingestion": {"common", "publisher", "mapper", "saasquatch"},
-    "delivery": {"common", "publisher", "mapper", "saasquatch", "stream", "segment_api"},
+    "main": {"common", "subscription", "stream"},
+    "subscription": {"common", "publisher", "mapper", "saasquatch", "receiving", "pushes"},
+    "stream": {"common", "publisher", "segment_api", "receiving", "pushes"},
+    "receiving": {"common", "publisher"},
+    "pushes": {"common", "publisher"},
     "saasquatch": {"common"},
-    # The forward side's pure mapper and its client, the mirrors of `mapper` and `saasquatch`.
-    "stream": {"common"},  # (its __main__ reads input with common.documents)
     "segment_api": {"common"},
     "publisher": set(),
     "common": set(),
-    "tools": {
-        "common",
-        "ingestion",
-        "delivery",
-        "mapper",
-        "stream",
-        "publisher",
-        "saasquatch",
-        "segment_api",
-    },
-    # The preview CLI is an entry point: it reads bodies the way ingest does.
-    "mapper/__main__": {"ingestion", "common"},
+    "tools": OURS - {"main", "tools"},
+    # The previews are entry points: they read documents with common.documents.
+    "mapper/__main__": {"common"},
+    "stream/__main__": {"common"},
 }
 
 
@@ -79,51 +75,82 @@ def top(path: Path) -> str:
     return path.relative_to(ROOT).parts[0].removesuffix(".py")
 
 
-def stray_imports(own: str, filename: str, names: set[str]) -> set[str]:
-    """What a module of package `own` imports against the rules."""
-    if own == "mapper" and filename != "__main__.py":
-        outside = {name for name in names if name.split(".")[0] != "mapper"}
+def is_pure_mapper(path: Path) -> bool:
+    """Modules of a direction's pure mapper (`mapper/`, `stream/mapping.py`, `stream/table.py`);
+    the previews (`__main__`) are entry points, not part of it."""
+    relative = path.relative_to(ROOT).as_posix()
+    if relative.endswith("__main__.py"):
+        return False
+    return any(
+        relative.startswith(prefix) for spec in PURE_MAPPERS.values() for prefix in spec.split()
+    )
+
+
+def stray_imports(path: Path, names: set[str]) -> set[str]:
+    """What the module at `path` imports against the rules."""
+    own = top(path)
+    if is_pure_mapper(path):
+        outside = {name for name in names if name.split(".")[0] != own}
+        if own == "stream":  # its mapper is two modules of the package, nothing else of it
+            outside |= {
+                name
+                for name in names
+                if name.split(".")[0] == "stream"
+                and name.split(".")[1:2] not in (["mapping"], ["table"])
+            }
         return {name for name in outside if not name.startswith(tuple(MAPPER_MAY_USE))}
-    allowed = ALLOWED["mapper/__main__" if own == "mapper" else own] | {own}
+    key = f"{own}/__main__" if path.name == "__main__.py" and f"{own}/__main__" in ALLOWED else own
+    allowed = ALLOWED[key] | {own}
     return {name for name in names if name.split(".")[0] not in allowed}
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda path: str(path.relative_to(ROOT)))
 def test_imports_point_inward(path: Path) -> None:
-    stray = stray_imports(top(path), path.name, imported(path))
+    stray = stray_imports(path, imported(path))
     assert not stray, f"{path.relative_to(ROOT)} may not import {sorted(stray)}"
 
 
+def test_neither_direction_imports_the_other() -> None:
+    for path in modules():
+        own = top(path)
+        if own in DIRECTIONS:
+            other = (DIRECTIONS - {own}).pop()
+            crossing = {name for name in imported(path) if name.split(".")[0] == other}
+            assert not crossing, f"{path.relative_to(ROOT)} imports {sorted(crossing)}"
+
+
+def test_the_pure_mappers_import_no_receiver_or_consumer() -> None:
+    edges = {"receiving", "pushes", "publisher", "tools", "main"}
+    pure = [path for path in modules() if is_pure_mapper(path)]
+    assert {top(path) for path in pure} == {"mapper", "stream"}
+    for path in pure:
+        names = imported(path)
+        assert not {name for name in names if name.split(".")[0] in edges}, path
+        assert not {name for name in names if name.startswith(("stream.receive", "stream.forward"))}
+
+
 def test_the_checker_sees_a_stray_import() -> None:
-    names = imported_by(
-        "from delivery.execute import execute\nfrom . import body\n", ("ingestion",)
-    )
-    assert names == {"delivery.execute", "delivery.execute.execute", "ingestion", "ingestion.body"}
-    assert stray_imports("ingestion", "handler.py", names) == {
-        "delivery.execute",
-        "delivery.execute.execute",
+    names = imported_by("from stream.forward import send\nfrom . import body\n", ("subscription",))
+    assert names == {"stream.forward", "stream.forward.send", "subscription", "subscription.body"}
+    assert stray_imports(ROOT / "subscription" / "ingest.py", names) == {
+        "stream.forward",
+        "stream.forward.send",
     }
     pure = imported_by("from saasquatch.client import Answer\n", ("mapper",))
-    assert stray_imports("mapper", "track.py", pure) == pure
-    assert stray_imports("tools", "x.py", imported_by("import main\n", ("tools",))) == {"main"}
+    assert stray_imports(ROOT / "mapper" / "track.py", pure) == pure
+    receiver = imported_by("from .receive import create_handler\n", ("stream",))
+    assert stray_imports(ROOT / "stream" / "mapping.py", receiver) == receiver
+    assert stray_imports(ROOT / "stream" / "forward.py", receiver) == set()
+    assert stray_imports(ROOT / "tools" / "x.py", imported_by("import main\n", ("tools",))) == {
+        "main"
+    }
 
 
 def test_main_only_binds() -> None:
     lines = (ROOT / "main.py").read_text().splitlines()
     assert len(lines) < 80
-    assert imported(ROOT / "main.py") <= {
-        "common.request_log",
-        "common.request_log.Handler",
-        "common.settings",
-        "common.settings.ConfigError",
-        "ingestion",
-        "ingestion.IngestSettings",
-        "ingestion.create_handler",
-        "delivery",
-        "delivery.DeliverSettings",
-        "delivery.create_handler",
-        "ingestion.WebhookSettings",
-        "ingestion.create_webhook_handler",
-        "delivery.ForwardSettings",
-        "delivery.create_forward_handler",
+    assert {name.split(".")[0] for name in imported(ROOT / "main.py")} <= {
+        "common",
+        "subscription",
+        "stream",
     }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from common.settings import ConfigError, ServiceSettings
-from delivery import DeliverSettings
-from ingestion import IngestSettings
+from subscription.deliver_settings import DeliverSettings
+from subscription.ingest_settings import IngestSettings
 
 DELIVER_PROBLEMS = [
     ({"TRACK_UPSERT_STRATEGY": "sometimes"}, "TRACK_UPSERT_STRATEGY"),

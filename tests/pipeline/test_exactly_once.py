@@ -21,7 +21,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from common.outcomes import Reason
-from delivery.dead_letters import dead_letter_message
+from pushes.dead_letters import dead_letter_message
 from tools.emulator import Emulator, FirestoreEmulator
 
 from ..factories import PROJECT, order_completed

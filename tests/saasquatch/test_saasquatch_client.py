@@ -8,14 +8,31 @@ from email.utils import formatdate
 import pytest
 
 from common.secrets import SecretValue
+from pushes.verdicts import verdict
 from saasquatch.calls import Call, Purpose, user_path
 from saasquatch.client import FixedApiKey, SaaSquatchClient, basic_auth, parse_retry_after
-from saasquatch.errors import ApiError, NoAnswer, NoAnswerKind, UnexpectedAnswer, UnsendableBody
+from saasquatch.errors import (
+    ApiError,
+    NoAnswer,
+    NoAnswerKind,
+    SaaSquatchError,
+    UnexpectedAnswer,
+    UnsendableBody,
+)
 from tools.processes import free_port
 
 from ..support.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
 
 USER = "peter@initech.com"
+
+
+def retried(error: SaaSquatchError) -> bool:
+    """What the one table (`pushes.verdicts`) makes of the client's description of a failure."""
+    silence = error.kind if isinstance(error, NoAnswer) else "unreachable"
+    own = isinstance(error, ApiError)
+    return verdict(error.status, silence=silence, own_format=own).outcome == "retry"
+
+
 ACCOUNT = "initech/acct 7"
 
 
@@ -94,7 +111,7 @@ def test_an_api_error_carries_saasquatch_fields(saasquatch_api: SaaSquatchStandI
         "RS014",
     )
     assert "No user with id" in error.message
-    assert not error.transient
+    assert not retried(error)
 
 
 def test_a_repeated_idempotency_key_is_a_409_api_error(saasquatch_api: SaaSquatchStandIn) -> None:
@@ -110,7 +127,7 @@ def test_a_wrong_key_is_401_and_permanent(saasquatch_api: SaaSquatchStandIn) -> 
     with pytest.raises(ApiError) as caught:
         client_for(saasquatch_api, key="wrong").send(upsert())
     assert caught.value.status == 401
-    assert not caught.value.transient
+    assert not retried(caught.value)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 429])
@@ -120,7 +137,7 @@ def test_server_errors_timeouts_and_rate_limits_are_transient(
     saasquatch_api.fail(status)
     with pytest.raises(ApiError) as caught:
         client_for(saasquatch_api).send(upsert())
-    assert caught.value.transient
+    assert retried(caught.value)
 
 
 def test_an_html_error_page_is_an_unexpected_answer_not_a_crash(
@@ -130,7 +147,7 @@ def test_an_html_error_page_is_an_unexpected_answer_not_a_crash(
     with pytest.raises(UnexpectedAnswer) as caught:
         client_for(saasquatch_api).send(upsert())
     assert caught.value.status == 502
-    assert caught.value.transient
+    assert retried(caught.value)
     assert "text/html" in str(caught.value)
 
 
@@ -147,7 +164,7 @@ def test_a_success_status_with_an_html_body_is_not_taken_for_delivery(
     saasquatch_api.fail(200, body="<html>welcome</html>")
     with pytest.raises(UnexpectedAnswer) as caught:
         client_for(saasquatch_api).send(upsert())
-    assert not caught.value.transient
+    assert not retried(caught.value)
 
 
 def test_an_empty_success_answer_is_fine(saasquatch_api: SaaSquatchStandIn) -> None:
@@ -170,7 +187,7 @@ def test_a_slow_answer_is_a_timeout(saasquatch_api: SaaSquatchStandIn) -> None:
         client_for(saasquatch_api, timeout=0.3).send(upsert())
     assert time.monotonic() - started < 1.4
     assert caught.value.kind is NoAnswerKind.TIMEOUT
-    assert caught.value.transient
+    assert retried(caught.value)
 
 
 def test_a_refused_connection_is_unreachable_and_transient() -> None:
@@ -180,7 +197,7 @@ def test_a_refused_connection_is_unreachable_and_transient() -> None:
     with pytest.raises(NoAnswer) as caught:
         client.send(upsert())
     assert caught.value.kind is NoAnswerKind.UNREACHABLE
-    assert caught.value.transient
+    assert retried(caught.value)
 
 
 def test_a_body_that_is_not_json_is_never_sent(saasquatch_api: SaaSquatchStandIn) -> None:

@@ -11,10 +11,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from delivery.forward_settings import ForwardSettings
-from delivery.settings import DeliverSettings
-from ingestion.settings import IngestSettings
-from ingestion.webhook_settings import WebhookSettings
+from stream.forward_settings import ForwardSettings
+from stream.receive_settings import WebhookSettings
+from subscription.deliver_settings import DeliverSettings
+from subscription.ingest_settings import IngestSettings
 from tools.processes import FunctionServer
 
 # Settings a test process may have inherited; each served function gets only what it is given.

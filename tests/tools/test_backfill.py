@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.raw_events import encode_raw_event
+from subscription.raw_events import encode_raw_event
 from tools.backfill import main
 
 from ..factories import PROJECT

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from google.cloud import pubsub_v1
 
-from delivery import DeliverSettings, ForwardSettings
+from stream.forward_settings import ForwardSettings
+from subscription.deliver_settings import DeliverSettings
 from tools.emulator import Emulator
 from tools.processes import ROOT
 

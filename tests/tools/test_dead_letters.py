@@ -15,8 +15,8 @@ import pytest
 from google.cloud import pubsub_v1
 
 from common.outcomes import Reason
-from delivery.dead_letters import dead_letter_message
 from publisher import Publisher
+from pushes.dead_letters import dead_letter_message
 from tools.dead_letters import DeadLetters, list_dead_letters, main, replay
 from tools.emulator import Emulator
 
@@ -51,7 +51,7 @@ def dead_letter(topic: Topic, n: int, reason: Reason, status: int | None = None)
         when=WHEN,
         detail=f"upsert_user: SaaSquatch answered {status}: bad key for peter@initech.com",
         status=status,
-        api_error_code="UNAUTHORIZED" if status == 401 else None,
+        codes=(("api_error_code", "UNAUTHORIZED"),) if status == 401 else (),
         source_message_id=str(1000 + n),
         ordering_key=f"u-{n}",
     )

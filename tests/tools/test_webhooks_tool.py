@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ingestion.webhook_signature import JwsVerifier
+from stream.signature import JwsVerifier
 from tools.webhooks import run
 
 from ..support.local_http import LocalServer, QuietHandler, StandIn, answer_json

@@ -1,0 +1,93 @@
+"""saasquatch_webhook: check the signature header -> read -> verify -> parse -> publish -> 200.
+
+SaaSquatch retries anything but a 200 (hourly, up to 72 times), so the answer is 200 only
+once the webhook is confirmed on its topic; a refusal names what was wrong and never echoes
+the header. The body is published byte for byte: the forward side reads what was signed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import flask
+
+from common import logs
+from common.deadlines import BodyDeadlines
+from common.http import Refusal, RetryLater, json_answer, read_body, require_method
+from common.outcomes import Outcome, Reason
+from common.request_log import Handled, Handler, logged
+from common.secrets import Secret
+from publisher import OutgoingMessage, Publisher
+from receiving.publishing import publish_or_retry
+from stream.receive_settings import WebhookSettings
+from stream.signature import HMAC_HEADER, JWS_HEADER, JwsVerifier, check_hmac
+
+EXPECTED = "a SaaSquatch webhook (a JSON object with id and type)"
+
+
+def parse_webhook(raw: bytes) -> tuple[str, str]:
+    """The webhook's (id, type), or a 400 saying what is missing."""
+    try:
+        webhook = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Refusal(Reason.INVALID_BODY, f"not JSON: send {EXPECTED}") from None
+    if not isinstance(webhook, dict):
+        raise Refusal(Reason.INVALID_BODY, f"not an object: send {EXPECTED}")
+    found = webhook.get("id"), webhook.get("type")
+    if not all(isinstance(value, str) and value.strip() for value in found):
+        raise Refusal(Reason.INVALID_BODY, f"no id or type: send {EXPECTED}")
+    return found  # type: ignore[return-value]
+
+
+def create_handler(settings: WebhookSettings) -> Handler:
+    """The `saasquatch_webhook` handler for these settings. Builds clients, makes no call."""
+    logger = logs.setup(settings.LOG_LEVEL)
+    jws = JwsVerifier(
+        settings.WEBHOOK_JWKS_URL,
+        settings.WEBHOOK_JWKS_CACHE_SECONDS,
+        settings.WEBHOOK_JWKS_REFETCH_SECONDS,
+        settings.WEBHOOK_JWKS_TIMEOUT_SECONDS,
+    )
+    hmac_key = settings.secret(settings.WEBHOOK_HMAC_API_KEY, settings.WEBHOOK_HMAC_API_KEY_SECRET)
+    topic = Publisher(
+        settings.GOOGLE_CLOUD_PROJECT,
+        settings.WEBHOOK_TOPIC,
+        ordering=False,
+        timeout=settings.PUBLISH_TIMEOUT_SECONDS,
+    )
+    deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
+    limit = settings.MAX_WEBHOOK_BYTES
+
+    def receive(request: flask.Request) -> Handled:
+        require_method(request.method)
+        signed = request.headers.get(JWS_HEADER)
+        older = request.headers.get(HMAC_HEADER) if hmac_key is not None else None
+        if not signed and not older:
+            wanted = f"{JWS_HEADER} or {HMAC_HEADER}" if hmac_key is not None else JWS_HEADER
+            raise Refusal(Reason.BAD_SIGNATURE, f"missing {wanted} header", unread=True)
+        pending = jws.prepare(signed) if signed else None
+        raw = read_body(request, limit, EXPECTED, deadlines)
+        if pending is not None:
+            jws.verify(pending, raw)
+        else:
+            check_hmac(_hmac_key(hmac_key), older or "", raw)
+        webhook_id, kind = parse_webhook(raw)
+        message = OutgoingMessage(raw, {"webhookType": kind[:256], "webhookId": webhook_id[:256]})
+        publish_or_retry(topic, [message])
+        fields = {
+            "outcome": Outcome.ACCEPTED,
+            "webhook_type": kind[:64],
+            "webhook_id": webhook_id[:64],
+        }
+        return Handled(json_answer(200, {"accepted": 1}), fields)
+
+    return logged("saasquatch_webhook", receive, logger, settings.GOOGLE_CLOUD_PROJECT)
+
+
+def _hmac_key(key: Secret | None) -> str:
+    try:
+        return key.value() if key is not None else ""
+    except Exception:
+        raise RetryLater(
+            Reason.TOKEN_STORE_UNAVAILABLE, "the HMAC key cannot be read, retry later"
+        ) from None

@@ -1,0 +1,113 @@
+"""SaaSquatch webhook signatures: `X-Hook-JWS-RFC-7797` (RS256, keys from SaaSquatch's JWKS)
+and, opted in, the older `X-Hook-Signature` (base64 HMAC-SHA1 keyed with the tenant API key).
+
+The JWS is detached: `HEADER..SIGNATURE`. The signed payload is the raw body, base64url-encoded
+in the usual way, or as it is when the header says `"b64": false` (RFC 7797); both are checked
+by PyJWT over exactly the bytes received, never a re-serialisation. Only RS256 is accepted, so
+`alg: none` and an HS256 token "signed" with the public key are refused before any key is used.
+The header is checked and its key found before the body is read; the signature after.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import jwt
+
+from common.http import Refusal, RetryLater
+from common.outcomes import Reason
+
+JWS_HEADER = "X-Hook-JWS-RFC-7797"
+HMAC_HEADER = "X-Hook-Signature"
+ALGORITHM = "RS256"
+HEADER_MAX = 8192
+
+
+def _refused(message: str) -> Refusal:
+    return Refusal(Reason.BAD_SIGNATURE, message)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJws:
+    """A JWS whose header is checked and whose key is known: the body is next."""
+
+    protected: str
+    signature: str
+    key: jwt.PyJWK
+    unencoded: bool
+
+
+class JwsVerifier:
+    """Checks `X-Hook-JWS-RFC-7797` against the JWKS at `jwks_url` (cached; an unknown `kid`
+    refetches it once, at most every `refetch_cooldown` seconds)."""
+
+    def __init__(
+        self, jwks_url: str, cache_seconds: float, refetch_cooldown: float, timeout: float
+    ) -> None:
+        self._keys = jwt.PyJWKClient(
+            jwks_url,
+            lifespan=cache_seconds,
+            cooldown_duration=refetch_cooldown,
+            timeout=timeout,
+            headers={"User-Agent": "segment-saasquatch"},
+        )
+
+    def prepare(self, header: str) -> PendingJws:
+        """The header's JWS with its key, or a 401 (503 when the keys cannot be fetched)."""
+        if len(header) > HEADER_MAX:
+            raise _refused(f"{JWS_HEADER} is too long")
+        parts = header.strip().split(".")
+        if len(parts) != 3 or parts[1] != "" or not parts[0] or not parts[2]:
+            raise _refused(f"{JWS_HEADER} is not a detached JWS (HEADER..SIGNATURE)")
+        try:
+            fields = jwt.get_unverified_header(f"{parts[0]}..{parts[2]}")
+        except jwt.PyJWTError:
+            raise _refused(f"{JWS_HEADER} has an unreadable header") from None
+        if fields.get("alg") != ALGORITHM:
+            raise _refused(f"{JWS_HEADER} must be signed with {ALGORITHM}")
+        kid = fields.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise _refused(f"{JWS_HEADER} names no key (kid)")
+        try:
+            key = self._keys.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError:
+            raise RetryLater(
+                Reason.SIGNING_KEYS_UNAVAILABLE,
+                "SaaSquatch's signing keys cannot be fetched, retry later",
+            ) from None
+        except jwt.PyJWTError:
+            raise _refused(
+                f"{JWS_HEADER} is signed with a key SaaSquatch does not publish"
+            ) from None
+        return PendingJws(parts[0], parts[2], key, fields.get("b64") is False)
+
+    @staticmethod
+    def verify(pending: PendingJws, body: bytes) -> None:
+        """A 401 unless the signature is the body's."""
+        try:
+            if pending.unencoded:
+                token = f"{pending.protected}..{pending.signature}"
+                jwt.api_jws.decode_complete(
+                    token, pending.key, algorithms=[ALGORITHM], detached_payload=body
+                )
+            else:
+                payload = base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii")
+                token = f"{pending.protected}.{payload}.{pending.signature}"
+                jwt.api_jws.decode_complete(token, pending.key, algorithms=[ALGORITHM])
+        except jwt.PyJWTError:
+            raise _refused(f"{JWS_HEADER} does not match the body") from None
+
+
+def check_hmac(api_key: str, header: str, body: bytes) -> None:
+    """A 401 unless `header` is base64(HMAC-SHA1(body, api_key)), compared in constant time."""
+    try:
+        given = base64.b64decode(header.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise _refused(f"{HMAC_HEADER} is not base64") from None
+    expected = hmac.new(api_key.encode("utf-8"), body, hashlib.sha1).digest()
+    if not hmac.compare_digest(given, expected):
+        raise _refused(f"{HMAC_HEADER} does not match the body")

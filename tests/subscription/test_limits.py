@@ -1,0 +1,126 @@
+"""The body limit: the largest batch Segment's Actions destination sends is accepted, one byte
+more is not, and a gzip bomb is refused without ingest's memory growing."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import requests
+
+from subscription.ingest_settings import IngestSettings
+from tools.emulator import Emulator
+
+from ..factories import PROJECT, TOKEN, actions_event
+from ..support.functions import MakeIngest
+from ..support.processes import Processes
+from ..support.pubsub import Topic
+from ..support.served import Served
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LIMIT = int(IngestSettings.default("MAX_BODY_BYTES"))
+
+
+def test_an_actions_batch_of_4000_events_is_accepted_whole(
+    make_ingest: MakeIngest, topic: Topic
+) -> None:
+    batch = [actions_event(n) for n in range(4000)]
+    body = json.dumps(batch, separators=(",", ":")).encode()
+    assert 1450 * 4000 < len(body) < 1600 * 4000
+    answer = make_ingest().post("/", data=body, headers=AUTH)
+    assert (answer.status_code, answer.get_json()) == (200, {"accepted": 4000})
+    pulled = topic.pull(4000, timeout=60)
+    assert sorted(m.attributes["messageId"] for m in pulled) == sorted(
+        m["messageId"] for m in batch
+    )
+
+
+def test_the_default_limit_holds_to_the_byte(make_ingest: MakeIngest, topic: Topic) -> None:
+    message = json.dumps(actions_event(1)).encode()
+    exact = message + b" " * (LIMIT - len(message))
+    client = make_ingest()
+    assert client.post("/", data=exact, headers=AUTH).status_code == 200
+    over = client.post("/", data=exact + b" ", headers=AUTH)
+    assert (over.status_code, over.get_json()) == (
+        413,
+        {"error": f"body is {LIMIT + 1} bytes; the limit is {LIMIT}", "reason": "body_too_large"},
+    )
+    compressed = client.post(
+        "/", data=gzip.compress(exact + b" "), headers={**AUTH, "Content-Encoding": "gzip"}
+    )
+    assert (compressed.status_code, compressed.get_json()) == (
+        413,
+        {"error": f"decoded body is over the limit of {LIMIT} bytes", "reason": "body_too_large"},
+    )
+    assert len(topic.pull(2, timeout=2)) == 1
+
+
+def peak_rss_mib(function: Served) -> float:
+    """The highest resident memory of the served function's processes so far (VmHWM)."""
+    assert function.process is not None
+    pids = [function.process.pid]
+    children = Path(f"/proc/{pids[0]}/task/{pids[0]}/children").read_text().split()
+    peaks = []
+    for pid in pids + [int(child) for child in children]:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks)
+
+
+def gzip_of_zeros(size: int) -> bytes:
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # fast: 4.5 MB
+    zeros = bytes(1024 * 1024)
+    parts = [compressor.compress(zeros) for _ in range(size // len(zeros))]
+    return b"".join(parts) + compressor.flush()
+
+
+def test_a_gzip_bomb_is_refused_while_memory_stays_flat(
+    processes: Processes, emulator: Emulator, topic: Topic
+) -> None:
+    env = {
+        "PUBSUB_EMULATOR_HOST": emulator.host,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "PUBSUB_TOPIC": topic.name,
+        "INGEST_TOKEN": TOKEN,
+    }
+    ingest = processes.serve("ingest", env)
+    warm = requests.post(ingest.url, json=actions_event(1), headers=AUTH, timeout=10)
+    assert warm.status_code == 200
+    before = peak_rss_mib(ingest)
+    bomb = gzip_of_zeros(1024**3)  # 1 GiB of zeros
+    assert len(bomb) < LIMIT  # so only the decoded size can refuse it
+    headers = {**AUTH, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    answer = requests.post(ingest.url, data=bomb, headers=headers, timeout=30)
+    assert (answer.status_code, answer.json()) == (
+        413,
+        {"error": f"decoded body is over the limit of {LIMIT} bytes", "reason": "body_too_large"},
+    )
+    # At most the limit decoded, the compressed body and their copies; never the gigabyte.
+    growth = peak_rss_mib(ingest) - before
+    assert growth < 4 * LIMIT / 1024**2, f"peak memory grew {growth:.0f} MiB"
+    assert len(topic.pull(2, timeout=2)) == 1
+
+
+def test_an_envelope_context_copied_into_every_item_is_bounded(
+    make_ingest: MakeIngest, topic: Topic
+) -> None:
+    """2 MB of envelope context and 200 items would be 400 MB of messages: refused, with memory
+    bounded by the body, and nothing published."""
+    items = [{"type": "track", "event": "Signed Up", "userId": f"u-{n}"} for n in range(200)]
+    big = {"batch": items, "context": {"blob": "x" * 2_000_000}}
+    many_keys = {"batch": items * 30, "context": {f"k{n}": n for n in range(200)}}
+    client = make_ingest()
+    for body, status in ((big, 413), (many_keys, 400)):
+        data = json.dumps(body).encode()
+        tracemalloc.start()
+        answer = client.post("/", data=data, headers=AUTH)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert answer.status_code == status, answer.get_json()
+        assert "envelope" in answer.get_json()["error"]
+        assert peak < 8 * len(data) + 2 * LIMIT, f"peak {peak / 2**20:.0f} MiB"
+    assert topic.pull(1, timeout=2) == []
