@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The fast tier: tests that need neither the Pub/Sub emulator nor a child process (the marks come
-# from each test's fixtures; see tests/conftest.py), with a tenth of the property examples.
+# The fast tier: tests that need neither an emulator nor a child process (the marks come from
+# each test's fixtures; see tests/conftest.py): the handlers run on in-memory ports
+# (tests/support/fakes.py). A tenth of the property examples.
 FAST := -m "not emulator and not subprocess" --hypothesis-profile=check
 
 .PHONY: test check lint run clean
@@ -15,16 +16,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# Everything CI runs (.ci/run): lint, format, the whole suite.
+# Everything CI runs (.ci/run): lint, format, types, the whole suite.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
-# The edit loop: lint, format, the fast tier (well under a minute).
+# The edit loop: lint, format, types, the fast tier (well under a minute).
 check: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(FAST)
 
 lint: $(STAMP)

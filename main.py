@@ -1,9 +1,10 @@
-"""The Functions Framework targets: `ingest` (Segment -> Pub/Sub) and `deliver` (Pub/Sub push ->
-SaaSquatch), and the reverse direction, `saasquatch_webhook` (SaaSquatch webhooks -> Pub/Sub)
-and `forward` (Pub/Sub push -> Segment). Binding only; each side's package holds its policy.
+"""The four Functions Framework targets. The Segment -> SaaSquatch direction (`subscription/`):
+`ingest` (Segment -> Pub/Sub) and `deliver` (Pub/Sub push -> SaaSquatch). The SaaSquatch ->
+Segment direction (`stream/`): `saasquatch_webhook` (webhooks -> Pub/Sub) and `forward` (Pub/Sub
+push -> Segment). Binding only; each direction's package holds its policy.
 
 Importing this module reads nothing. The framework looks its `--target` up once, at start; only
-then is that side's handler built from its own settings, so `ingest` never reads deliver's
+then is that target's handler built from its own settings, so `ingest` never reads deliver's
 variables (nor the reverse), and a wrong value stops the service with one line naming it.
 """
 
@@ -33,17 +34,17 @@ def _deliver() -> Handler:
 
 
 def _saasquatch_webhook() -> Handler:
-    from stream.receive import create_handler as create_webhook_handler
+    from stream.receive import create_handler
     from stream.receive_settings import WebhookSettings
 
-    return create_webhook_handler(WebhookSettings.from_env())
+    return create_handler(WebhookSettings.from_env())
 
 
 def _forward() -> Handler:
-    from stream.forward import create_handler as create_forward_handler
+    from stream.forward import create_handler
     from stream.forward_settings import ForwardSettings
 
-    return create_forward_handler(ForwardSettings.from_env())
+    return create_handler(ForwardSettings.from_env())
 
 
 _TARGETS: dict[str, Callable[[], Handler]] = {

@@ -1,8 +1,9 @@
 """One vocabulary for how a request or a message ended, and why.
 
 Every log line, push answer, plan and dead letter uses these values; operators type them into
-`python -m tools dead-letters replay --reason`, and `docs/operations.md` documents them (a test
-keeps that table and this module in step).
+`python -m tools dead-letters replay --reason`, and `docs/operations/reasons.md` documents them
+(a test keeps that table and this module in step). `Reason.status` is the one table of the HTTP
+status an answer ending with a reason has.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 Fetch = Callable[[str], str]
@@ -54,6 +55,19 @@ GONE = frozenset({"NotFound", "BadRequest", "Forbidden"})
 _log = logging.getLogger("segment_saasquatch")
 
 
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How long what was read from Secret Manager is trusted (see `SecretCache`): re-read after
+    `cache_seconds`, forced re-reads at most every `min_refresh_seconds`, a value kept through an
+    outage for at most `max_stale_seconds`. One object, built once from the settings
+    (`ServiceSettings.cache_policy`) and handed to every cache."""
+
+    cache_seconds: float = 300.0
+    min_refresh_seconds: float = 5.0
+    max_stale_seconds: float = 3600.0
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+
 class SecretCache:
     """Secret Manager versions, each read on its own and cached.
 
@@ -69,21 +83,13 @@ class SecretCache:
     - `SecretUnavailable` when nothing can be served and some version's state is unknown.
     """
 
-    def __init__(
-        self,
-        versions: Sequence[str],
-        fetch: Fetch,
-        cache_seconds: float,
-        min_refresh_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-        max_stale_seconds: float = 3600.0,
-    ) -> None:
+    def __init__(self, versions: Sequence[str], fetch: Fetch, policy: CachePolicy) -> None:
         self._versions = list(versions)
         self._fetch = fetch
-        self._cache_seconds = cache_seconds
-        self._min_refresh = min_refresh_seconds
-        self._max_stale = max_stale_seconds
-        self._clock = clock
+        self._cache_seconds = policy.cache_seconds
+        self._min_refresh = policy.min_refresh_seconds
+        self._max_stale = policy.max_stale_seconds
+        self._clock = policy.clock
         self._lock = threading.Lock()
         self._read: dict[str, tuple[str, float]] = {}  # version -> (value, when it was read)
         self._gone: set[str] = set()
@@ -174,18 +180,8 @@ class SecretValue:
     """One secret (the SaaSquatch API key) from Secret Manager, cached; `refresh` says whether a
     forced re-read found a different value, so a caller can resend after a rotation."""
 
-    def __init__(
-        self,
-        version: str,
-        fetch: Fetch,
-        cache_seconds: float,
-        min_refresh_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-        max_stale_seconds: float = 3600.0,
-    ) -> None:
-        self._cache = SecretCache(
-            [version], fetch, cache_seconds, min_refresh_seconds, clock, max_stale_seconds
-        )
+    def __init__(self, version: str, fetch: Fetch, policy: CachePolicy) -> None:
+        self._cache = SecretCache([version], fetch, policy)
 
     def value(self) -> str:
         values = self._cache.get()
@@ -226,12 +222,7 @@ class FixedSecret:
 
 
 def configured_secret(
-    direct: str,
-    version: str,
-    endpoint: str,
-    cache_seconds: float,
-    min_refresh_seconds: float,
-    max_stale_seconds: float,
+    direct: str, version: str, endpoint: str, policy: CachePolicy
 ) -> Secret | None:
     """The secret a setting pair names: the value itself (`direct`), else its Secret Manager
     `version` read through `endpoint` and cached; None when neither is set."""
@@ -239,10 +230,4 @@ def configured_secret(
         return FixedSecret(direct)
     if not version:
         return None
-    return SecretValue(
-        version,
-        secret_manager_fetch(endpoint),
-        cache_seconds=cache_seconds,
-        min_refresh_seconds=min_refresh_seconds,
-        max_stale_seconds=max_stale_seconds,
-    )
+    return SecretValue(version, secret_manager_fetch(endpoint), policy)

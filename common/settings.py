@@ -1,7 +1,8 @@
 """The settings base: environment variables read once into a typed, frozen object.
 
-Each side has its own class (`ingestion.IngestSettings`, `delivery.DeliverSettings`) with the
-variables it uses, so a service never reads or checks the other's. A wrong value stops the
+Each target has its own class (`subscription.ingest_settings.IngestSettings`, ...,
+`stream.forward_settings.ForwardSettings`) with the variables it uses, so a service never reads
+or checks another's. A wrong value stops the
 process at start with one line naming the variable, instead of a stack trace at the first
 request. `from_env` reads an explicit mapping, so tests build settings without touching the
 process environment.
@@ -16,7 +17,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .secrets import Secret, configured_secret
+from .secrets import CachePolicy, Secret, configured_secret
 
 
 class ConfigError(Exception):
@@ -67,11 +68,21 @@ class ServiceSettings(BaseModel):
             raise ConfigError(_one_line(error)) from None
 
     def secret(self, direct: str, version: str) -> Secret | None:
-        """`common.secrets.configured_secret` for a setting pair, with these cache settings."""
-        return configured_secret(
-            direct,
-            version,
-            self.SECRET_MANAGER_ENDPOINT,
+        """`configured_secret` for a setting pair, with the service's cache policy."""
+        return configured_secret(direct, version, self.SECRET_MANAGER_ENDPOINT, self.cache_policy)
+
+    def required_secret(self, direct: str, version: str) -> Secret:
+        """`secret` for a pair the settings' own checks require (one of the two is set)."""
+        found = self.secret(direct, version)
+        if found is None:
+            raise ConfigError("configuration error: a required secret is not set")
+        return found
+
+    @property
+    def cache_policy(self) -> CachePolicy:
+        """How long what is read from Secret Manager is trusted, for every secret of the
+        service."""
+        return CachePolicy(
             self.SECRET_CACHE_SECONDS,
             self.SECRET_REFRESH_MIN_SECONDS,
             self.SECRET_MAX_STALE_SECONDS,

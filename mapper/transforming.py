@@ -108,6 +108,7 @@ def _fields(
     for name, value in result.items():
         if value is None:
             continue
+        converted: Any
         if name in TEXT_FIELDS:
             if isinstance(value, dict | list):
                 raise _invalid(transformer, f"gives {name} that is not text")

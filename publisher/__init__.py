@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 
+import google.cloud.pubsub_v1 as pubsub_v1
 import grpc
 from google.api_core.retry import Retry
-from google.cloud import pubsub_v1
 from google.pubsub_v1 import PublisherClient as GapicPublisherClient
 from google.pubsub_v1 import PublishRequest, PubsubMessage
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
+from .coalescer import MAX_CALL_BYTES, MAX_CALL_MESSAGES, Coalescer, publish_chunks
 from .messages import ORIGIN_ATTRIBUTE, Origin, OutgoingMessage, PublishError, Topic
 
 __all__ = [
     "DIRECT_MIN_MESSAGES",
+    "MAX_CALL_BYTES",
+    "MAX_CALL_MESSAGES",
     "ORIGIN_ATTRIBUTE",
     "Origin",
     "OutgoingMessage",
@@ -33,22 +35,17 @@ __all__ = [
     "Publisher",
     "Topic",
     "client",
+    "publish_chunks",
 ]
 
-# Without ordering, small requests (under DIRECT_MIN_MESSAGES) are coalesced (group commit): a
-# sender thread takes everything queued while its previous Publish call was in flight and sends
-# it as one call. A lone webhook goes out at once; under load concurrent requests share calls.
-# A Publish call costs far more CPU than anything else ingest does (about 0.5 ms, mostly gRPC),
-# so fewer, fuller calls are what makes ingest cheap: one sender carried 11 messages per call
-# under the benchmark's load, two carried 6 and four 3.5, at 1,090 / 1,250 / 1,370 µs of CPU per
-# request (docs/benchmarks.md). Larger requests are one Publish call (or a few) from the
-# request's own thread. With ordering on, the batching client groups messages per key; a batch
-# closes after 1 ms or 500 messages.
+# Without ordering, small requests (under DIRECT_MIN_MESSAGES) are coalesced (group commit, see
+# coalescer.py): concurrent requests share Publish calls. Larger requests are one Publish call (or
+# a few, cut by `publish_chunks`) from the request's own thread. With ordering on, the batching
+# client groups messages per key; a batch closes after 1 ms or 500 messages.
 BATCH_SETTINGS = pubsub_v1.types.BatchSettings(
     max_messages=500, max_bytes=4 * 1024 * 1024, max_latency=0.001
 )
 DIRECT_MIN_MESSAGES = 20
-SENDERS = 1
 
 # gRPC backs off up to 120 s between reconnects after an outage, far past our 4 s answer deadline;
 # capping it at 1 s means the first request after Pub/Sub is back succeeds.
@@ -66,10 +63,6 @@ CHANNEL_OPTIONS = [
 _clients: dict[tuple[bool, str], pubsub_v1.PublisherClient] = {}
 _direct: dict[str, GapicPublisherClient] = {}
 _clients_lock = threading.Lock()
-
-# One Publish call carries at most 1000 messages and 10 MB; stay a little under.
-MAX_CALL_MESSAGES = 1000
-MAX_CALL_BYTES = 9 * 1024 * 1024
 
 
 def client(ordering: bool = False) -> pubsub_v1.PublisherClient:
@@ -119,7 +112,7 @@ class Publisher:
         self._timeout = timeout
         # The client's own retries stop before our deadline, so no future outlives the answer.
         self._retry = Retry(initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout)
-        self._coalescer = _Coalescer(self._send) if not ordering else None
+        self._coalescer = Coalescer(self._send) if not ordering else None
 
     def submit(self, message: OutgoingMessage) -> Future:
         """The message's future from the batching client; a refusal (an ordering key paused by
@@ -203,115 +196,3 @@ class Publisher:
 # The plain protobuf classes: building them directly skips proto-plus's per-field conversion.
 _RAW_REQUEST = PublishRequest.pb()
 _RAW_MESSAGE = PubsubMessage.pb()
-
-
-class _Waiting:
-    """One request's messages in the coalescer's queue, and what became of them. `done` is a
-    plain lock, held until a sender releases it: the cheapest wait-and-wake there is."""
-
-    __slots__ = ("deadline", "done", "error", "ids", "messages")
-
-    def __init__(self, messages: Sequence[OutgoingMessage], deadline: float) -> None:
-        self.messages = messages
-        self.deadline = deadline
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.ids: list[str] = []
-        self.error: PublishError | None = None
-
-
-class _Coalescer:
-    """Group commit for small unordered publishes: requests queue their messages and wait; each
-    of SENDERS threads takes what has queued (within one call's limits) and sends it together.
-    A request that is not confirmed by its deadline gets `PublishError`; its messages may still
-    be published after (as with any publish timeout: Segment retries, deliver deduplicates)."""
-
-    def __init__(self, send: Callable[[Sequence[OutgoingMessage], float], list[str]]) -> None:
-        self._send = send
-        self._queue: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
-        self._start = threading.Lock()
-        self._started = False
-
-    def publish(self, messages: Sequence[OutgoingMessage], deadline: float) -> list[str]:
-        if not self._started:
-            self._start_senders()
-        waiting = _Waiting(messages, deadline)
-        self._queue.put(waiting)
-        if not waiting.done.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise PublishError(f"0 of {len(messages)} confirmed (timeout)")
-        if waiting.error is not None:
-            raise waiting.error
-        return waiting.ids
-
-    def _start_senders(self) -> None:
-        with self._start:
-            if self._started:
-                return
-            for _ in range(SENDERS):
-                threading.Thread(target=self._run, name="coalesced-publish", daemon=True).start()
-            self._started = True
-
-    def _run(self) -> None:
-        held: _Waiting | None = None  # taken from the queue but over the last call's limits
-        while True:
-            first = held or self._queue.get()
-            held = None
-            group = [first]
-            count, size = len(first.messages), _weight(first.messages)
-            while True:
-                try:
-                    following = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                count += len(following.messages)
-                size += _weight(following.messages)
-                if count > MAX_CALL_MESSAGES or size > MAX_CALL_BYTES:
-                    held = following
-                    break
-                group.append(following)
-            self._send_group(group)
-
-    def _send_group(self, group: list[_Waiting]) -> None:
-        # A request past its deadline has been answered 503 and will be retried by its sender:
-        # publishing it now (after an outage, say) would only make a duplicate.
-        now = time.monotonic()
-        for waiting in [waiting for waiting in group if waiting.deadline <= now]:
-            waiting.error = PublishError(f"0 of {len(waiting.messages)} confirmed (timeout)")
-            waiting.done.release()
-            group.remove(waiting)
-        if not group:
-            return
-        messages = [message for waiting in group for message in waiting.messages]
-        try:
-            ids = self._send(messages, min(waiting.deadline for waiting in group))
-        except PublishError as error:
-            for waiting in group:
-                waiting.error = error
-        else:
-            start = 0
-            for waiting in group:
-                waiting.ids = ids[start : start + len(waiting.messages)]
-                start += len(waiting.messages)
-        for waiting in group:
-            waiting.done.release()
-
-
-def _weight(messages: Sequence[OutgoingMessage]) -> int:
-    return sum(
-        len(m.data) + sum(len(k) + len(v) for k, v in m.attributes.items()) for m in messages
-    )
-
-
-def publish_chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessage]]:
-    """The messages cut into runs that each fit one Publish call."""
-    chunks: list[Sequence[OutgoingMessage]] = []
-    start, size = 0, 0
-    for index, message in enumerate(messages):
-        weight = _weight((message,))
-        size += weight
-        if index > start and (index - start >= MAX_CALL_MESSAGES or size > MAX_CALL_BYTES):
-            chunks.append(messages[start:index])
-            start, size = index, weight
-    if start < len(messages):
-        chunks.append(messages[start:])
-    return chunks

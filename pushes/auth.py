@@ -31,8 +31,9 @@ from google.oauth2 import id_token
 from common.deadlines import BodyDeadlines
 from common.http import Refusal, RetryLater, bearer_token, read_body, require_method
 from common.outcomes import Reason
-from pushes.envelope import MAX_PUSH_BYTES, PushEnvelope, parse_envelope
-from pushes.settings import PushSettings
+
+from .envelope import MAX_PUSH_BYTES, PushEnvelope, parse_envelope
+from .settings import PushSettings
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})

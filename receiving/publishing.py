@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from common.http import RetryLater
 from common.outcomes import Reason
-from publisher import OutgoingMessage, Publisher, PublishError
+from publisher import OutgoingMessage, PublishError, Topic
 
 
-def publish_or_retry(topic: Publisher, messages: Sequence[OutgoingMessage]) -> None:
+def publish_or_retry(topic: Topic, messages: Sequence[OutgoingMessage]) -> None:
     """Returns once Pub/Sub confirmed every message; otherwise a 503, so the sender (Segment,
     SaaSquatch) sends the request again rather than the messages being lost."""
     try:

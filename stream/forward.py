@@ -83,7 +83,9 @@ def create_handler(
     topic) are built from the settings unless given; nothing is called until a request comes."""
     logger = logs.setup(settings.LOG_LEVEL)
     if segment is None:
-        write_key = settings.secret(settings.SEGMENT_WRITE_KEY, settings.SEGMENT_WRITE_KEY_SECRET)
+        write_key = settings.required_secret(
+            settings.SEGMENT_WRITE_KEY, settings.SEGMENT_WRITE_KEY_SECRET
+        )
         segment = SegmentClient(
             settings.SEGMENT_API_BASE_URL, write_key, timeout=settings.SEGMENT_TIMEOUT_SECONDS
         )

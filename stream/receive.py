@@ -13,14 +13,15 @@ import flask
 
 from common import logs
 from common.deadlines import BodyDeadlines
-from common.http import Refusal, RetryLater, json_answer, read_body, require_method
-from common.outcomes import Outcome, Reason
-from common.request_log import Handled, Handler, logged
+from common.http import Refusal, RetryLater
+from common.outcomes import Reason
+from common.request_log import Handler
 from common.secrets import Secret
-from publisher import OutgoingMessage, Publisher
-from receiving.publishing import publish_or_retry
-from stream.receive_settings import WebhookSettings
-from stream.signature import HMAC_HEADER, JWS_HEADER, JwsVerifier, check_hmac
+from publisher import OutgoingMessage, Publisher, Topic
+from receiving.receiver import Accepted, Body, Receiver, receiver
+
+from .receive_settings import WebhookSettings
+from .signature import HMAC_HEADER, JWS_HEADER, JwsVerifier, PendingJws, check_hmac
 
 EXPECTED = "a SaaSquatch webhook (a JSON object with id and type)"
 
@@ -33,14 +34,17 @@ def parse_webhook(raw: bytes) -> tuple[str, str]:
         raise Refusal(Reason.INVALID_BODY, f"not JSON: send {EXPECTED}") from None
     if not isinstance(webhook, dict):
         raise Refusal(Reason.INVALID_BODY, f"not an object: send {EXPECTED}")
-    found = webhook.get("id"), webhook.get("type")
-    if not all(isinstance(value, str) and value.strip() for value in found):
+    webhook_id, kind = webhook.get("id"), webhook.get("type")
+    if not (isinstance(webhook_id, str) and webhook_id.strip()):
         raise Refusal(Reason.INVALID_BODY, f"no id or type: send {EXPECTED}")
-    return found  # type: ignore[return-value]
+    if not (isinstance(kind, str) and kind.strip()):
+        raise Refusal(Reason.INVALID_BODY, f"no id or type: send {EXPECTED}")
+    return webhook_id, kind
 
 
-def create_handler(settings: WebhookSettings) -> Handler:
-    """The `saasquatch_webhook` handler for these settings. Builds clients, makes no call."""
+def create_handler(settings: WebhookSettings, *, topic: Topic | None = None) -> Handler:
+    """The `saasquatch_webhook` handler for these settings. Its port (the webhook topic) is built
+    from the settings unless given; nothing is called until a request comes."""
     logger = logs.setup(settings.LOG_LEVEL)
     jws = JwsVerifier(
         settings.WEBHOOK_JWKS_URL,
@@ -49,39 +53,42 @@ def create_handler(settings: WebhookSettings) -> Handler:
         settings.WEBHOOK_JWKS_TIMEOUT_SECONDS,
     )
     hmac_key = settings.secret(settings.WEBHOOK_HMAC_API_KEY, settings.WEBHOOK_HMAC_API_KEY_SECRET)
-    topic = Publisher(
-        settings.GOOGLE_CLOUD_PROJECT,
-        settings.WEBHOOK_TOPIC,
-        ordering=False,
-        timeout=settings.PUBLISH_TIMEOUT_SECONDS,
-    )
-    deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
-    limit = settings.MAX_WEBHOOK_BYTES
+    if topic is None:
+        topic = Publisher(
+            settings.GOOGLE_CLOUD_PROJECT,
+            settings.WEBHOOK_TOPIC,
+            ordering=False,
+            timeout=settings.PUBLISH_TIMEOUT_SECONDS,
+        )
 
-    def receive(request: flask.Request) -> Handled:
-        require_method(request.method)
+    def authenticate(request: flask.Request) -> PendingJws | None:
+        """The JWS header checked (and its key found) before the body is read; None for a
+        webhook signed the older way (HMAC, when opted in)."""
         signed = request.headers.get(JWS_HEADER)
         older = request.headers.get(HMAC_HEADER) if hmac_key is not None else None
         if not signed and not older:
             wanted = f"{JWS_HEADER} or {HMAC_HEADER}" if hmac_key is not None else JWS_HEADER
             raise Refusal(Reason.BAD_SIGNATURE, f"missing {wanted} header", unread=True)
-        pending = jws.prepare(signed) if signed else None
-        raw = read_body(request, limit, EXPECTED, deadlines)
+        return jws.prepare(signed) if signed else None
+
+    def accept(request: flask.Request, raw: bytes, pending: PendingJws | None) -> Accepted:
         if pending is not None:
             jws.verify(pending, raw)
         else:
-            check_hmac(_hmac_key(hmac_key), older or "", raw)
+            check_hmac(_hmac_key(hmac_key), request.headers.get(HMAC_HEADER) or "", raw)
         webhook_id, kind = parse_webhook(raw)
         message = OutgoingMessage(raw, {"webhookType": kind[:256], "webhookId": webhook_id[:256]})
-        publish_or_retry(topic, [message])
-        fields = {
-            "outcome": Outcome.ACCEPTED,
-            "webhook_type": kind[:64],
-            "webhook_id": webhook_id[:64],
-        }
-        return Handled(json_answer(200, {"accepted": 1}), fields)
+        return Accepted([message], {"webhook_type": kind[:64], "webhook_id": webhook_id[:64]})
 
-    return logged("saasquatch_webhook", receive, logger, settings.GOOGLE_CLOUD_PROJECT)
+    steps = Receiver(("POST",), Body(settings.MAX_WEBHOOK_BYTES, EXPECTED), authenticate, accept)
+    return receiver(
+        "saasquatch_webhook",
+        steps,
+        topic=topic,
+        deadlines=BodyDeadlines(settings.BODY_TIMEOUT_SECONDS),
+        logger=logger,
+        project=settings.GOOGLE_CLOUD_PROJECT,
+    )
 
 
 def _hmac_key(key: Secret | None) -> str:

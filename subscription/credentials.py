@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from common.http import Refusal, bearer_token
 from common.outcomes import Reason
-from common.secrets import Fetch, SecretCache
+from common.secrets import CachePolicy, Fetch, SecretCache
 
 REALM = 'realm="segment-saasquatch"'
 CHALLENGE = f'Bearer {REALM}, Basic {REALM}, charset="UTF-8"'
@@ -71,19 +70,10 @@ class TokenVerifier:
         direct_tokens: Sequence[str],
         secret_versions: Sequence[str],
         fetch: Fetch,
-        cache_seconds: float,
-        min_refresh_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-        max_stale_seconds: float = 3600.0,
+        policy: CachePolicy,
     ) -> None:
         self._direct = list(direct_tokens)
-        self._secrets = (
-            SecretCache(
-                secret_versions, fetch, cache_seconds, min_refresh_seconds, clock, max_stale_seconds
-            )
-            if secret_versions
-            else None
-        )
+        self._secrets = SecretCache(secret_versions, fetch, policy) if secret_versions else None
 
     def verify(self, presented: str) -> bool:
         if matches_any(presented, self._direct):

@@ -36,7 +36,9 @@ def create_handler(
     until a request comes."""
     logger = logs.setup(settings.LOG_LEVEL)
     send = send or saasquatch_sender(settings, logger)
-    if ledger is None and settings.uses_ledger:
+    if not settings.uses_ledger:  # switched off, or a dry run: nothing recorded or skipped
+        ledger = None
+    elif ledger is None:
         ledger = FirestoreLedger(
             settings.GOOGLE_CLOUD_PROJECT,
             settings.LEDGER_DATABASE,
@@ -86,7 +88,9 @@ def saasquatch_sender(settings: DeliverSettings, logger: logging.Logger) -> Send
     if settings.dry_run:
         dry = DryRunClient(settings.SAASQUATCH_BASE_URL, settings.SAASQUATCH_TENANT_ALIAS, logger)
         return dry.send
-    api_key = settings.secret(settings.SAASQUATCH_API_KEY, settings.SAASQUATCH_API_KEY_SECRET)
+    api_key = settings.required_secret(
+        settings.SAASQUATCH_API_KEY, settings.SAASQUATCH_API_KEY_SECRET
+    )
     client = SaaSquatchClient(
         settings.SAASQUATCH_BASE_URL,
         settings.SAASQUATCH_TENANT_ALIAS,

@@ -1,5 +1,6 @@
 """ingest: authenticate -> read (decoding gzip) -> parse -> (verify signature) -> complete each
-message as Segment's API would -> publish every message -> answer.
+message as Segment's API would -> publish every message -> answer (the steps around its own are
+the receiver core's, `receiving.receiver`).
 
 It answers 200 only once every message of the request is confirmed by Pub/Sub; anything short of
 that is a 503, so Segment retries (Segment drops what we answer with a 4xx).
@@ -8,25 +9,26 @@ that is a 503, so Segment retries (Segment drops what we answer with a 4xx).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import flask
 
 from common import logs
 from common.deadlines import BodyDeadlines
-from common.http import Refusal, RetryLater, json_answer, read_body, require_method
-from common.outcomes import Outcome, Reason
-from common.request_log import Handled, Handler, logged
+from common.http import Refusal, RetryLater
+from common.outcomes import Reason
+from common.request_log import Handler
 from common.secrets import SecretUnavailable, secret_manager_fetch
 from mapper.dialects import EXPECTED
-from publisher import OutgoingMessage, Publisher
-from receiving.publishing import publish_or_retry
-from subscription.arrival import complete, path_type
-from subscription.body import parse_messages
-from subscription.credentials import CHALLENGE, TokenVerifier, presented_token
-from subscription.ingest_settings import IngestSettings
-from subscription.raw_events import encode_raw_event
-from subscription.signature import check_signature
+from publisher import OutgoingMessage, Publisher, Topic
+from receiving.receiver import Accepted, Body, Receiver, receiver
+
+from .arrival import complete, path_type
+from .body import parse_messages
+from .credentials import CHALLENGE, TokenVerifier, presented_token
+from .ingest_settings import IngestSettings
+from .raw_events import encode_raw_event
+from .signature import check_signature
 
 # Segment's Webhooks (Actions) destination lets its user pick any of these; they mean the same.
 METHODS = ("POST", "PUT", "PATCH")
@@ -54,54 +56,69 @@ def encoded_within(
     return outgoing
 
 
-def create_handler(settings: IngestSettings) -> Handler:
-    """The `ingest` request handler for these settings. Builds clients but makes no call."""
+class TokenStore(Protocol):
+    """ingest's port to the accepted tokens (`TokenVerifier` in production): `verify` says
+    whether a token is accepted, or raises `SecretUnavailable` when that cannot be known."""
+
+    def verify(self, presented: str) -> bool: ...
+
+
+def create_handler(
+    settings: IngestSettings,
+    *,
+    raw_events: Topic | None = None,
+    tokens: TokenStore | None = None,
+) -> Handler:
+    """The `ingest` request handler for these settings. Its ports (the raw-events topic, the
+    token store) are built from the settings unless given; nothing is called until a request
+    comes."""
     logger = logs.setup(settings.LOG_LEVEL)
-    tokens = TokenVerifier(
-        settings.ingest_tokens,
-        settings.ingest_token_secrets,
-        secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
-        cache_seconds=settings.SECRET_CACHE_SECONDS,
-        min_refresh_seconds=settings.SECRET_REFRESH_MIN_SECONDS,
-        max_stale_seconds=settings.SECRET_MAX_STALE_SECONDS,
-    )
-    raw_events = Publisher(
-        settings.GOOGLE_CLOUD_PROJECT,
-        settings.PUBSUB_TOPIC,
-        ordering=settings.PUBSUB_ORDERING,
-        timeout=settings.PUBLISH_TIMEOUT_SECONDS,
-    )
-
+    if tokens is None:
+        tokens = TokenVerifier(
+            settings.ingest_tokens,
+            settings.ingest_token_secrets,
+            secret_manager_fetch(settings.SECRET_MANAGER_ENDPOINT),
+            settings.cache_policy,
+        )
+    if raw_events is None:
+        raw_events = Publisher(
+            settings.GOOGLE_CLOUD_PROJECT,
+            settings.PUBSUB_TOPIC,
+            ordering=settings.PUBSUB_ORDERING,
+            timeout=settings.PUBLISH_TIMEOUT_SECONDS,
+        )
+    token_store, topic = tokens, raw_events
     limit = settings.MAX_BODY_BYTES
-    deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
 
-    def receive(request: flask.Request) -> Handled:
-        require_method(request.method, METHODS)
+    def authenticate(request: flask.Request) -> None:
         token = presented_token(request.headers.get("Authorization"))
         try:
-            if not tokens.verify(token):
-                raise Refusal(
-                    Reason.WRONG_TOKEN,
-                    "wrong token",
-                    {"WWW-Authenticate": CHALLENGE},
-                    unread=True,
-                )
+            accepted = token_store.verify(token)
         except SecretUnavailable:
             raise RetryLater(
-                Reason.TOKEN_STORE_UNAVAILABLE,
-                "token store unavailable, retry later",
-                unread=True,
+                Reason.TOKEN_STORE_UNAVAILABLE, "token store unavailable, retry later", unread=True
             ) from None
-        raw = read_body(request, limit, EXPECTED, deadlines, decode=True)
+        if not accepted:
+            raise Refusal(
+                Reason.WRONG_TOKEN, "wrong token", {"WWW-Authenticate": CHALLENGE}, unread=True
+            )
+
+    def accept(request: flask.Request, raw: bytes, _: None) -> Accepted:
         messages = parse_messages(raw)
         if settings.SEGMENT_SHARED_SECRET:
             check_signature(
                 settings.SEGMENT_SHARED_SECRET, request.headers.get("X-Signature"), raw, CHALLENGE
             )
         complete(messages, path_type(request.path), datetime.now(UTC))
-        outgoing = encoded_within(messages, raw_events.ordering, PUBLISHED_PER_BODY_BYTE * limit)
-        publish_or_retry(raw_events, outgoing)
-        fields = {"outcome": Outcome.ACCEPTED, "count": len(messages)}
-        return Handled(json_answer(200, {"accepted": len(messages)}), fields)
+        outgoing = encoded_within(messages, topic.ordering, PUBLISHED_PER_BODY_BYTE * limit)
+        return Accepted(outgoing, {"count": len(messages)})
 
-    return logged("ingest", receive, logger, settings.GOOGLE_CLOUD_PROJECT)
+    steps = Receiver(METHODS, Body(limit, EXPECTED, decode=True), authenticate, accept)
+    return receiver(
+        "ingest",
+        steps,
+        topic=topic,
+        deadlines=BodyDeadlines(settings.BODY_TIMEOUT_SECONDS),
+        logger=logger,
+        project=settings.GOOGLE_CLOUD_PROJECT,
+    )

@@ -34,7 +34,8 @@ from common.outcomes import Outcome, Reason
 from mapper import MappingOptions, Plan, map_message
 from publisher import Origin
 from saasquatch.calls import Purpose
-from subscription.execute import Result, Send, execute
+
+from .execute import Result, Send, execute
 
 ORIGINS_TO_CHECK = frozenset(Origin)
 RETENTION = timedelta(days=180)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import hypothesis
@@ -21,9 +21,11 @@ from subscription.deliver import create_handler as create_deliver
 from subscription.deliver_settings import DeliverSettings
 from subscription.ingest import create_handler as create_ingest
 from subscription.ingest_settings import IngestSettings
+from subscription.ledger import Ledger
 from tools.emulator import Emulator, FirestoreEmulator, running_emulator, running_firestore
 
 from .factories import PROJECT, TOKEN
+from .support.fakes import FakeTopic
 from .support.functions import MakeDeliver, MakeIngest, client_for
 from .support.pipeline import deliver_env
 from .support.processes import Processes
@@ -73,8 +75,11 @@ def _pubsub_goes_nowhere_by_default() -> Iterator[None]:
 def _processes_only_through_the_fixture(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Keep the `subprocess` mark honest: without `processes`, starting a process fails."""
-    if request.node.get_closest_marker("subprocess") is None:
+    """Keep the `subprocess` mark honest: without `processes`, starting a process fails (but for
+    `bash_syntax`, a syntax check that ends in milliseconds)."""
+    if request.node.get_closest_marker("subprocess") is None and (
+        "bash_syntax" not in getattr(request, "fixturenames", ())
+    ):
 
         def refuse(*_args: Any, **_kwargs: Any) -> None:
             raise AssertionError("this test starts a process: use the `processes` fixture")
@@ -90,6 +95,19 @@ def processes() -> Iterator[Processes]:
     running = Processes()
     yield running
     running.stop_all()
+
+
+@pytest.fixture
+def bash_syntax() -> Callable[[str], subprocess.CompletedProcess[str]]:
+    """`bash -n` over a script's text: the one child process the fast tier allows (it reads the
+    script and ends, in milliseconds; no server, no emulator)."""
+
+    def check(script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-n"], input=script, capture_output=True, text=True, timeout=10, check=False
+        )
+
+    return check
 
 
 # --- Pub/Sub emulator ----------------------------------------------------------------------------
@@ -161,7 +179,7 @@ def secret_manager() -> Iterator[SecretManagerStandIn]:
         yield running
 
 
-# --- the two handlers, built from settings objects ------------------------------------------------
+# --- the handlers, built from settings objects, with in-memory ports -------------------------
 
 
 def given(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -171,25 +189,40 @@ def given(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_ingest(topic: Topic) -> MakeIngest:
-    """`ingest` publishing to `topic`; keyword arguments are settings, as the environment
-    spells them."""
+def raw_events() -> FakeTopic:
+    """The in-memory raw-events topic `make_ingest` publishes to."""
+    return FakeTopic("raw-events")
+
+
+@pytest.fixture
+def dead_lettered() -> FakeTopic:
+    """The in-memory dead-letter topic `make_deliver` publishes to."""
+    return FakeTopic("dead-letters")
+
+
+@pytest.fixture
+def make_ingest(raw_events: FakeTopic) -> MakeIngest:
+    """`ingest` publishing to the in-memory `raw_events`; keyword arguments are settings, as the
+    environment spells them. A test that names `PUBSUB_TOPIC` gets the real Pub/Sub client on
+    that topic instead (and needs the `emulator` fixture)."""
 
     def make(**settings: Any) -> FlaskClient:
-        base = {"GOOGLE_CLOUD_PROJECT": PROJECT, "PUBSUB_TOPIC": topic.name, "INGEST_TOKEN": TOKEN}
-        return client_for(create_ingest(IngestSettings.checked(**given(base, settings))))
+        base = {"GOOGLE_CLOUD_PROJECT": PROJECT, "INGEST_TOKEN": TOKEN}
+        checked = IngestSettings.checked(**given(base, settings))
+        topic = None if "PUBSUB_TOPIC" in settings else raw_events
+        return client_for(create_ingest(checked, raw_events=topic))
 
     return make
 
 
 @pytest.fixture
-def make_deliver(saasquatch_api: SaaSquatchStandIn) -> MakeDeliver:
-    """`deliver` sending to the SaaSquatch stand-in; keyword arguments are settings. Tests that
-    dead-letter use the `dead_letters` fixture and pass its name as `DEAD_LETTER_TOPIC`. The
-    delivery ledger is off: the tests of the ledger turn it on, with the Firestore emulator
-    (`ledger_firestore`)."""
+def make_deliver(saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic) -> MakeDeliver:
+    """`deliver` sending to the SaaSquatch stand-in and dead-lettering to the in-memory
+    `dead_lettered`; keyword arguments are settings. A test that names `DEAD_LETTER_TOPIC` gets
+    the real Pub/Sub client on that topic (and needs the `emulator` fixture); `ledger=` hands in
+    a ledger. The delivery ledger is off unless a test turns it on."""
 
-    def make(**settings: Any) -> FlaskClient:
+    def make(ledger: Ledger | None = None, **settings: Any) -> FlaskClient:
         base = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "SAASQUATCH_TENANT_ALIAS": TENANT,
@@ -198,7 +231,9 @@ def make_deliver(saasquatch_api: SaaSquatchStandIn) -> MakeDeliver:
             "SAASQUATCH_TIMEOUT_SECONDS": "1",
             "DELIVERY_LEDGER": "false",
         }
-        return client_for(create_deliver(DeliverSettings.checked(**given(base, settings))))
+        checked = DeliverSettings.checked(**given(base, settings))
+        topic = None if "DEAD_LETTER_TOPIC" in settings else dead_lettered
+        return client_for(create_deliver(checked, ledger=ledger, dead_letters=topic))
 
     return make
 

@@ -1,7 +1,8 @@
 """Operator tools, `python -m tools COMMAND`: run (make run), provision, backfill, dead-letters.
 
 They read the same environment variables as the services, with the same defaults, so a command
-run next to a deployment's configuration talks to its topics.
+run next to a deployment's configuration talks to its topics. Those defaults, and the names that
+are no service's setting (subscriptions, Cloud Run services), come from `tools.registry`.
 """
 
 from __future__ import annotations
@@ -34,12 +35,11 @@ def env_flag(value: str | None) -> bool:
 
 
 def setting(name: str, env: Mapping[str, str] = os.environ) -> str:
-    """The variable from `env`, else the services' default for it."""
-    from subscription.deliver_settings import DeliverSettings
-    from subscription.ingest_settings import IngestSettings
+    """The variable from `env`, else the services' default for it (any of the four services'
+    variables, or a name declared in `tools.registry`); KeyError for anything else."""
+    from tools import registry
 
-    owner = IngestSettings if name in IngestSettings.model_fields else DeliverSettings
-    return env.get(name) or owner.default(name)
+    return registry.setting(name, env)
 
 
 def add_project_argument(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def add_raw_events_arguments(parser: argparse.ArgumentParser, ordering_help: str
     parser.add_argument(
         "--ordering",
         action=argparse.BooleanOptionalAction,
-        default=env_flag(os.environ.get("PUBSUB_ORDERING")),
+        default=env_flag(setting("PUBSUB_ORDERING")),
         help=ordering_help,
     )
 

@@ -195,8 +195,9 @@ def _failure(sent: Sent) -> str:
     for future, _ in sent:
         if not future.done():
             return f"not confirmed within {PUBLISH_TIMEOUT:.0f} s"
-        if future.exception() is not None:
-            return cause(future.exception())  # type: ignore[arg-type]
+        error = future.exception()
+        if error is not None:
+            return cause(error)
     return ""
 
 

@@ -17,14 +17,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core import exceptions
 from google.api_core.retry import Retry
-from google.cloud import pubsub_v1
 
 from common import logs
 from common.outcomes import Outcome, Reason, reasons_for
@@ -88,7 +88,7 @@ class DeadLetters:
         self._subscriber = subscriber or pubsub_v1.SubscriberClient()
         self._held: list[str] = []
 
-    def pull(self, limit: int | None = None) -> Iterator[Any]:
+    def pull(self, limit: int | None = None) -> Generator[Any, None, None]:
         """Each dead letter once, until `limit` or nothing new arrives. A message seen before
         (it came back after its ack deadline) is held, not yielded again."""
         seen: set[str] = set()

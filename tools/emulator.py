@@ -91,7 +91,8 @@ class Emulator:
         while time.monotonic() < deadline and port_in_use(self.port):
             time.sleep(0.1)
 
-    def reset(self) -> None:
+    def reset(self, project: str = "") -> None:
+        """Forget every topic and subscription (the Pub/Sub emulator is not per project)."""
         requests.post(f"http://{self.host}/reset", timeout=10).raise_for_status()
 
     def __enter__(self) -> Self:
@@ -108,7 +109,7 @@ class FirestoreEmulator(Emulator):
     component = "cloud-firestore-emulator"
     environment = "FIRESTORE_EMULATOR_HOST"
 
-    def reset(self, project: str = "") -> None:  # type: ignore[override]
+    def reset(self, project: str = "") -> None:
         """Delete every document of `project`'s default database."""
         url = f"http://{self.host}/emulator/v1/projects/{project}/databases/(default)/documents"
         requests.delete(url, timeout=10).raise_for_status()

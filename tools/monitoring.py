@@ -10,6 +10,9 @@ what the file says; one line per resource reports which. Edits made in the conso
 on the next run: the files are the truth.
 
 Standard library only, since the build runs it in the gcloud image, where gcloud does the calls.
+The names default to `tools.registry`'s; the subscriptions' defaults are made from the services'
+settings, which need the project's packages: where those cannot be imported (the gcloud image)
+the subscriptions must be given, as the build does.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools import registry
+
 FILES = Path(__file__).resolve().parent.parent / "monitoring"
 DASHBOARD_ID = "segment-saasquatch"
 # The user label that finds this project's alert policies again (their names are Google's ids).
@@ -39,15 +44,28 @@ class MonitoringError(Exception):
     """gcloud refused something; the message has its last line."""
 
 
+# Watched's fields and options -> the registry's names they default to.
+NAMES = {
+    "ingest_service": "INGEST_SERVICE",
+    "deliver_service": "DELIVER_SERVICE",
+    "subscription": "SUBSCRIPTION",
+    "dead_letter_subscription": "DEAD_LETTER_SUBSCRIPTION",
+}
+
+
+def _default(name: str) -> Any:
+    return field(default_factory=lambda: registry.default(name))
+
+
 @dataclass(frozen=True)
 class Watched:
     """The names of what a deployment's monitoring watches (the build's substitutions)."""
 
     project: str
-    ingest_service: str = "segment-ingest"
-    deliver_service: str = "segment-deliver"
-    subscription: str = "segment-events-deliver"
-    dead_letter_subscription: str = "segment-events-dead-letter-pull"
+    ingest_service: str = _default("INGEST_SERVICE")
+    deliver_service: str = _default("DELIVER_SERVICE")
+    subscription: str = _default("SUBSCRIPTION")
+    dead_letter_subscription: str = _default("DEAD_LETTER_SUBSCRIPTION")
     notification_channels: tuple[str, ...] = field(default_factory=tuple)
 
     def placeholders(self) -> dict[str, str]:
@@ -208,17 +226,31 @@ def _parser() -> argparse.ArgumentParser:
         description="Create or update the metrics, dashboard and alerts of segment-saasquatch.",
     )
     parser.add_argument("--project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""))
-    defaults = Watched(project="")
-    parser.add_argument("--ingest-service", default=defaults.ingest_service)
-    parser.add_argument("--deliver-service", default=defaults.deliver_service)
-    parser.add_argument("--subscription", default=defaults.subscription, help="the push one")
-    parser.add_argument("--dead-letter-subscription", default=defaults.dead_letter_subscription)
+    helps = {"subscription": "the push one"}
+    for attribute, name in NAMES.items():
+        option = "--" + attribute.replace("_", "-")
+        default = _known_default(name)
+        if default is None:
+            needs = "required here: its default is made from the services' settings"
+            about = f"{helps[attribute]}; {needs}" if attribute in helps else needs
+            parser.add_argument(option, required=True, help=about)
+        else:
+            parser.add_argument(option, default=default, help=helps.get(attribute))
     parser.add_argument(
         "--notification-channels",
         default="",
         help="comma-separated channel names (projects/P/notificationChannels/ID) the alerts use",
     )
     return parser
+
+
+def _known_default(name: str) -> str | None:
+    """The registry's default for `name`, or None where the services' settings, which some
+    defaults are made from, cannot be imported (no pydantic in the gcloud image)."""
+    try:
+        return registry.default(name)
+    except ImportError:
+        return None
 
 
 def main(argv: Sequence[str] | None = None, gcloud: Gcloud = run_gcloud) -> int:

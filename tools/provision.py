@@ -14,7 +14,8 @@ Makes sure these exist with these settings, and changes what drifted:
 Message ordering cannot be changed on an existing subscription (Pub/Sub refuses): provisioning stops
 with a message saying so rather than deleting a subscription that may hold undelivered events.
 With `PUBSUB_EMULATOR_HOST` set, everything goes to the emulator. IAM bindings are not made here
-(the emulator has no IAM); `cloudbuild.yaml` makes them with gcloud.
+(the emulator has no IAM); `cloudbuild.yaml` makes them with gcloud. Every default (names, ack
+deadline, delivery attempts, backoff) is `tools.registry`'s.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core import exceptions
-from google.cloud import pubsub_v1
 from google.protobuf import duration_pb2, field_mask_pb2
+from google.pubsub_v1 import RetryPolicy, Subscription
 
-from tools import add_project_argument, add_raw_events_arguments, setting
-
-Subscription = pubsub_v1.types.Subscription
+from tools import add_project_argument, add_raw_events_arguments, registry, setting
 
 
 @dataclass(frozen=True)
@@ -89,30 +89,45 @@ class ProvisionError(Exception):
     """Something provisioning must not fix on its own; the message says what to do."""
 
 
+def _number(name: str) -> int:
+    return int(registry.default(name))
+
+
+def _name_field(name: str) -> Any:
+    """A field defaulting to the registry's default for `name`, read when a layout is made."""
+    return field(default_factory=lambda: registry.default(name))
+
+
+def _number_field(name: str) -> Any:
+    return field(default_factory=lambda: _number(name))
+
+
 @dataclass(frozen=True)
 class PubSubLayout:
     project: str
     push_endpoint: str
-    topic: str = "segment-events"
-    dead_letter_topic: str = "segment-events-dead-letter"
-    subscription: str = ""  # default: TOPIC-deliver
-    dead_letter_subscription: str = ""  # default: DEAD_LETTER_TOPIC-pull
+    topic: str = _name_field("PUBSUB_TOPIC")
+    dead_letter_topic: str = _name_field("DEAD_LETTER_TOPIC")
+    subscription: str = ""  # default: the registry's SUBSCRIPTION for `topic`
+    dead_letter_subscription: str = ""  # default: its DEAD_LETTER_SUBSCRIPTION for the topic
     push_service_account: str = ""
     audience: str = ""
     ordering: bool = False
-    ack_deadline_seconds: int = 60
-    max_delivery_attempts: int = 10
+    ack_deadline_seconds: int = _number_field("ACK_DEADLINE")
+    max_delivery_attempts: int = _number_field("MAX_DELIVERY_ATTEMPTS")
     retry_policy: bool = True
-    min_backoff_seconds: int = 10
-    max_backoff_seconds: int = 600
+    min_backoff_seconds: int = _number_field("MIN_BACKOFF")
+    max_backoff_seconds: int = _number_field("MAX_BACKOFF")
 
     @property
     def push_subscription_name(self) -> str:
-        return self.subscription or f"{self.topic}-deliver"
+        return self.subscription or registry.derive("SUBSCRIPTION", self.topic)
 
     @property
     def dead_letter_subscription_name(self) -> str:
-        return self.dead_letter_subscription or f"{self.dead_letter_topic}-pull"
+        return self.dead_letter_subscription or registry.derive(
+            "DEAD_LETTER_SUBSCRIPTION", self.dead_letter_topic
+        )
 
     def topic_path(self, name: str) -> str:
         return f"projects/{self.project}/topics/{name}"
@@ -141,10 +156,10 @@ def push_subscription(layout: PubSubLayout) -> Subscription:
         },
     )
     if layout.retry_policy:
-        subscription.retry_policy = {
-            "minimum_backoff": duration_pb2.Duration(seconds=layout.min_backoff_seconds),
-            "maximum_backoff": duration_pb2.Duration(seconds=layout.max_backoff_seconds),
-        }
+        subscription.retry_policy = RetryPolicy(
+            minimum_backoff=duration_pb2.Duration(seconds=layout.min_backoff_seconds),
+            maximum_backoff=duration_pb2.Duration(seconds=layout.max_backoff_seconds),
+        )
     return subscription
 
 
@@ -250,24 +265,34 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--push-endpoint", required=True, help="deliver's URL")
     add_raw_events_arguments(parser, "message ordering (must match ingest's PUBSUB_ORDERING)")
     parser.add_argument("--dead-letter-topic", default=setting("DEAD_LETTER_TOPIC"))
-    parser.add_argument("--subscription", default="", help="default: TOPIC-deliver")
+    push = registry.DECLARED["SUBSCRIPTION"].suffix
+    pull = registry.DECLARED["DEAD_LETTER_SUBSCRIPTION"].suffix
+    parser.add_argument("--subscription", default="", help=f"default: TOPIC{push}")
     parser.add_argument(
-        "--dead-letter-subscription", default="", help="default: DEAD_LETTER_TOPIC-pull"
+        "--dead-letter-subscription", default="", help=f"default: DEAD_LETTER_TOPIC{pull}"
     )
     parser.add_argument(
         "--push-service-account", default="", help="sign pushes with an OIDC token for this account"
     )
     parser.add_argument("--audience", default="", help="OIDC audience (default: the endpoint)")
-    parser.add_argument("--ack-deadline", type=int, default=60, help="seconds (10-600)")
-    parser.add_argument("--max-delivery-attempts", type=int, default=10, help="5-100")
+    parser.add_argument(
+        "--ack-deadline", type=int, default=_number("ACK_DEADLINE"), help="seconds (10-600)"
+    )
+    parser.add_argument(
+        "--max-delivery-attempts", type=int, default=_number("MAX_DELIVERY_ATTEMPTS"), help="5-100"
+    )
     parser.add_argument(
         "--retry-policy",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="exponential backoff between --min-backoff and --max-backoff",
     )
-    parser.add_argument("--min-backoff", type=int, default=10, help="seconds (0-600)")
-    parser.add_argument("--max-backoff", type=int, default=600, help="seconds (0-600)")
+    parser.add_argument(
+        "--min-backoff", type=int, default=_number("MIN_BACKOFF"), help="seconds (0-600)"
+    )
+    parser.add_argument(
+        "--max-backoff", type=int, default=_number("MAX_BACKOFF"), help="seconds (0-600)"
+    )
     return parser
 
 

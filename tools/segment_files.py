@@ -23,6 +23,9 @@ _CHUNK = 1 << 20
 # No Segment message comes near this; past it an array element is taken to be broken.
 MAX_ITEM_BYTES = 64 << 20
 
+# A backfill file as read: plain, or gzip-compressed.
+Readable = gzip.GzipFile | io.BufferedReader
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -49,7 +52,7 @@ class SegmentFile:
     def items(self, resume_from: int = 1) -> Iterator[Item]:
         with self.path.open("rb") as raw:
             self._raw = raw
-            stream: gzip.GzipFile | io.BufferedReader = raw  # type: ignore[assignment]
+            stream: Readable = raw
             if raw.peek(2)[:2] == _GZIP_MAGIC:
                 stream = gzip.GzipFile(fileobj=raw)
             if stream.peek(4096).lstrip()[:1] == b"[":
@@ -58,7 +61,7 @@ class SegmentFile:
                 yield from _line_items(stream, resume_from)
 
 
-def _line_items(stream: IO[bytes], resume_from: int) -> Iterator[Item]:
+def _line_items(stream: Readable, resume_from: int) -> Iterator[Item]:
     for number, line in enumerate(stream, start=1):
         if number < resume_from or not line.strip():
             continue
@@ -73,7 +76,7 @@ def _line_items(stream: IO[bytes], resume_from: int) -> Iterator[Item]:
             yield Item(number, [], f"not JSON: {error}"[:200])
 
 
-def _array_items(stream: IO[bytes], resume_from: int) -> Iterator[Item]:
+def _array_items(stream: Readable, resume_from: int) -> Iterator[Item]:
     """Elements of a top-level array, decoded one by one from a sliding text buffer."""
     text = codecs.getincrementaldecoder("utf-8")("replace")
     buffer = ""

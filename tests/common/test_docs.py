@@ -41,7 +41,7 @@ def names_in(cell: str) -> list[str]:
 
 
 def test_the_reasons_table_is_the_vocabulary_in_its_order() -> None:
-    rows = table_rows(DOCS / "operations.md", "| reason | outcome |")
+    rows = table_rows(DOCS / "operations" / "reasons.md", "| reason | outcome |")
     documented = [(names_in(reason)[0], outcome) for reason, outcome, *_ in rows]
     in_code = [
         (str(reason), str(outcome)) for outcome in Outcome for reason in reasons_for(outcome)
@@ -76,7 +76,9 @@ def test_the_configuration_table_lists_every_setting_with_its_side() -> None:
 
 
 @pytest.mark.parametrize(
-    "document", [ROOT / "README.md", *sorted(DOCS.glob("*.md"))], ids=lambda path: path.name
+    "document",
+    [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))],
+    ids=lambda path: str(path.relative_to(ROOT)),
 )
 def test_links_between_documents_resolve(document: Path) -> None:
     text = document.read_text()

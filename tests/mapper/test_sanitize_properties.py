@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common import text
@@ -18,33 +18,11 @@ from saasquatch.calls import Purpose
 from ..factories import NOW
 from ..support.examples import examples
 from ..support.saasquatch_rules import check_events, check_upsert
-
-# Long texts and wide objects are the point of these tests, not a mistake of the strategy.
-LARGE_INPUTS = [HealthCheck.too_slow, HealthCheck.data_too_large]
+from ..support.strategies import LARGE_INPUTS, any_text, json_values, long_text
 
 FIELD_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 EVENT_KEY = re.compile(r"[A-Za-z0-9]{1,64}")
 
-# Text including lone surrogates, which JSON escapes can carry but UTF-8 cannot.
-any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=300)
-long_text = st.one_of(
-    any_text, st.text(st.sampled_from("aé€🎉\U0010ffff"), min_size=1000, max_size=3000)
-)
-
-json_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False),
-    long_text,
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=5), st.dictionaries(any_text, children, max_size=5)
-    ),
-    max_leaves=25,
-)
 strategies = st.builds(
     MappingOptions,
     track_upsert_strategy=st.sampled_from(["missing_user", "always", "never"]),

@@ -16,7 +16,7 @@ from mapper.transformers import Transformer
 from ..factories import NOW
 from ..support.examples import examples
 from ..support.saasquatch_rules import check_events, check_upsert
-from .test_sanitize_properties import LARGE_INPUTS, any_text, json_values
+from ..support.strategies import LARGE_INPUTS, any_text, json_values
 
 # Expressions that hand the message's own values, of any shape, to every kind of result.
 SEGMENTS = [

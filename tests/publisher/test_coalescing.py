@@ -1,23 +1,20 @@
 """Small unordered publishes from concurrent requests share Publish calls (group commit): every
 request gets its own messages' ids, each message is published once, and a failure reaches every
-request of the call that failed."""
+request of the call that failed. These drive `Publisher`; test_coalescer.py tests the group
+commit itself."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import threading
-import time
-from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from google.api_core.exceptions import NotFound
 
-from publisher import (
-    OutgoingMessage,
-    Publisher,
-    PublishError,
-    _Coalescer,  # the group commit itself, without Pub/Sub
-)
+import publisher as publisher_module
+from publisher import DIRECT_MIN_MESSAGES, OutgoingMessage, Publisher, PublishError
 
 from ..factories import PROJECT
 from ..support.pubsub import Topic
@@ -28,6 +25,7 @@ def request_messages(n: int) -> list[OutgoingMessage]:
 
 
 def test_concurrent_requests_each_get_their_own_ids(topic: Topic) -> None:
+    """The real client path, through the emulator."""
     publisher = Publisher(PROJECT, topic.name, ordering=False, timeout=10)
     requests = {n: request_messages(n) for n in range(300)}
     with concurrent.futures.ThreadPoolExecutor(32) as pool:
@@ -41,42 +39,60 @@ def test_concurrent_requests_each_get_their_own_ids(topic: Topic) -> None:
         assert {by_id[i].attributes["request"] for i in ids[n]} == {str(n)}
 
 
-def test_a_failed_call_fails_every_request_in_it(emulator: Any) -> None:
+class FakeDirectClient:
+    """Stands in for the plain Publish client: records each call's topic, message count and
+    thread; answers ids, or raises `error`."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls: list[tuple[str, int, str]] = []
+        self._lock = threading.Lock()
+
+    def publish(self, request: Any, retry: Any, timeout: float) -> SimpleNamespace:
+        with self._lock:
+            self.calls.append(
+                (request.topic, len(request.messages), threading.current_thread().name)
+            )
+            number = len(self.calls)
+        if self.error is not None:
+            raise self.error
+        return SimpleNamespace(message_ids=[f"{number}:{i}" for i in range(len(request.messages))])
+
+
+def test_a_failed_call_fails_every_request_in_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pub/Sub refusing the calls (no such topic): every request that shared one gets
+    `PublishError` naming the cause, and each message was tried once."""
+    refusing = FakeDirectClient(NotFound("Topic not found"))
+    monkeypatch.setattr(publisher_module, "direct_client", lambda: refusing)
     publisher = Publisher(PROJECT, "no-such-topic", ordering=False, timeout=1.5)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(lambda n: _outcome(publisher, n), range(40)))
-    assert outcomes == ["PublishError"] * 40
+    assert all(outcome.endswith("confirmed (NotFound)") for outcome in outcomes), outcomes
+    assert sum(count for _, count, _ in refusing.calls) == sum(
+        len(request_messages(n)) for n in range(40)
+    )
+    assert {topic for topic, _, _ in refusing.calls} == {f"projects/{PROJECT}/topics/no-such-topic"}
+
+
+def test_small_requests_share_the_sender_and_large_ones_publish_from_their_own_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    direct = FakeDirectClient()
+    monkeypatch.setattr(publisher_module, "direct_client", lambda: direct)
+    publisher = Publisher(PROJECT, "t", ordering=False, timeout=5)
+    small = request_messages(1)
+    large = [OutgoingMessage(b"x") for _ in range(DIRECT_MIN_MESSAGES)]
+    assert publisher.publish_all(small) == ["1:0", "1:1"]
+    assert publisher.publish_all(large) == [f"2:{i}" for i in range(DIRECT_MIN_MESSAGES)]
+    assert [(count, thread) for _, count, thread in direct.calls] == [
+        (len(small), "coalesced-publish"),
+        (DIRECT_MIN_MESSAGES, threading.current_thread().name),
+    ]
 
 
 def _outcome(publisher: Publisher, n: int) -> str:
     try:
         publisher.publish_all(request_messages(n))
     except PublishError as error:
-        return type(error).__name__
+        return str(error)
     return "published"
-
-
-def test_a_request_answered_by_its_deadline_is_not_published_after_it() -> None:
-    """While a call hangs, a request waiting behind it times out (503: Segment retries); when
-    the call returns, that request's messages are dropped, not published as a duplicate."""
-    sent: list[list[bytes]] = []
-    first_call = threading.Event()
-    release = threading.Event()
-
-    def send(messages: Sequence[OutgoingMessage], deadline: float) -> list[str]:
-        sent.append([m.data for m in messages])
-        first_call.set()
-        release.wait(10)
-        return [str(n) for n in range(len(messages))]
-
-    coalescer = _Coalescer(send)
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        hanging = pool.submit(coalescer.publish, request_messages(0), time.monotonic() + 10)
-        assert first_call.wait(10)
-        with pytest.raises(PublishError, match="timeout"):
-            coalescer.publish(request_messages(3), time.monotonic() + 0.2)
-        release.set()
-        assert hanging.result(10) == ["0"]
-        fresh = coalescer.publish(request_messages(1), time.monotonic() + 10)
-    assert fresh == ["0", "1"]
-    assert sent == [[b"0/0"], [b"1/0", b"1/1"]]

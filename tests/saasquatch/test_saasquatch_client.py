@@ -7,7 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
-from common.secrets import SecretValue
+from common.secrets import CachePolicy, SecretValue
 from pushes.verdicts import verdict
 from saasquatch.calls import Call, Purpose, user_path
 from saasquatch.client import FixedApiKey, SaaSquatchClient, basic_auth, parse_retry_after
@@ -222,7 +222,7 @@ def test_retry_after_in_seconds_and_as_a_date(saasquatch_api: SaaSquatchStandIn)
 def test_a_rotated_api_key_is_picked_up_on_the_first_401(saasquatch_api: SaaSquatchStandIn) -> None:
     versions = {"v": "old-key"}
     saasquatch_api.api_keys = {"old-key"}
-    key = SecretValue("v", versions.__getitem__, cache_seconds=300, min_refresh_seconds=0)
+    key = SecretValue("v", versions.__getitem__, CachePolicy(300, 0))
     client = SaaSquatchClient(saasquatch_api.base_url, TENANT, key, timeout=5)
     assert client.send(upsert()).status == 200
     saasquatch_api.api_keys = {"new-key"}  # rotated in SaaSquatch and in Secret Manager
@@ -232,7 +232,7 @@ def test_a_rotated_api_key_is_picked_up_on_the_first_401(saasquatch_api: SaaSqua
 
 
 def test_a_401_with_an_unchanged_key_is_not_resent(saasquatch_api: SaaSquatchStandIn) -> None:
-    key = SecretValue("v", {"v": "bad-key"}.__getitem__, cache_seconds=300, min_refresh_seconds=0)
+    key = SecretValue("v", {"v": "bad-key"}.__getitem__, CachePolicy(300, 0))
     client = SaaSquatchClient(saasquatch_api.base_url, TENANT, key, timeout=5)
     with pytest.raises(ApiError):
         client.send(upsert())
@@ -243,7 +243,7 @@ def test_an_unreadable_api_key_is_a_transient_no_answer(saasquatch_api: SaaSquat
     def down(_version: str) -> str:
         raise ConnectionError("Secret Manager is down")
 
-    key = SecretValue("v", down, cache_seconds=300, min_refresh_seconds=0)
+    key = SecretValue("v", down, CachePolicy(300, 0))
     client = SaaSquatchClient(saasquatch_api.base_url, TENANT, key, timeout=5)
     with pytest.raises(NoAnswer) as caught:
         client.send(upsert())

@@ -1,5 +1,6 @@
-"""saasquatch_webhook against the Pub/Sub emulator: a verified webhook is on its topic byte for
-byte before the 200; every refusal is JSON with its reason, and nothing refused is published."""
+"""saasquatch_webhook: a verified webhook is on its topic byte for byte before the 200; every
+refusal is JSON with its reason, and nothing refused is published. Behaviour through the
+in-memory topic; the real Pub/Sub client once, on the emulator."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from stream.receive import create_handler as create_webhook_handler
 from stream.receive_settings import WebhookSettings
 
 from ..factories import PROJECT
+from ..support.fakes import FakeTopic
 from ..support.functions import client_for
 from ..support.pubsub import Topic
 from ..support.webhook_signing import KID, JwksStandIn, detached_jws, hmac_signature, new_key
@@ -37,15 +39,20 @@ def jwks() -> Iterator[JwksStandIn]:
 
 
 @pytest.fixture
-def make_webhook(topic: Topic, jwks: JwksStandIn) -> MakeWebhook:
+def topic() -> FakeTopic:
+    """The in-memory webhook topic `make_webhook` publishes to."""
+    return FakeTopic("saasquatch-webhooks")
+
+
+@pytest.fixture
+def make_webhook(topic: FakeTopic, jwks: JwksStandIn) -> MakeWebhook:
+    """`saasquatch_webhook` on the in-memory topic; a test that names `WEBHOOK_TOPIC` gets the
+    real Pub/Sub client (and needs the `emulator` fixture)."""
+
     def make(**settings: Any) -> FlaskClient:
-        base = {
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "WEBHOOK_TOPIC": topic.name,
-            "WEBHOOK_JWKS_URL": jwks.url,
-            **settings,
-        }
-        return client_for(create_webhook_handler(WebhookSettings.checked(**base)))
+        base = {"GOOGLE_CLOUD_PROJECT": PROJECT, "WEBHOOK_JWKS_URL": jwks.url, **settings}
+        port = None if "WEBHOOK_TOPIC" in settings else topic
+        return client_for(create_webhook_handler(WebhookSettings.checked(**base), topic=port))
 
     return make
 
@@ -55,7 +62,7 @@ def signed(body: bytes = BODY) -> dict[str, str]:
 
 
 def test_a_verified_webhook_is_on_its_topic_as_sent(
-    make_webhook: MakeWebhook, topic: Topic
+    make_webhook: MakeWebhook, topic: FakeTopic
 ) -> None:
     answer = make_webhook().post("/", data=BODY, headers=signed())
     assert (answer.status_code, answer.get_json()) == (200, {"accepted": 1})
@@ -65,7 +72,7 @@ def test_a_verified_webhook_is_on_its_topic_as_sent(
 
 
 def test_the_older_hmac_signature_passes_only_when_opted_in(
-    make_webhook: MakeWebhook, topic: Topic
+    make_webhook: MakeWebhook, topic: FakeTopic
 ) -> None:
     headers = {"X-Hook-Signature": hmac_signature(API_KEY, BODY)}
     refused = make_webhook().post("/", data=BODY, headers=headers)
@@ -94,7 +101,7 @@ def test_the_older_hmac_signature_passes_only_when_opted_in(
 )
 def test_refusals_are_json_with_their_reason_and_publish_nothing(
     make_webhook: MakeWebhook,
-    topic: Topic,
+    topic: FakeTopic,
     method: str,
     headers: Any,
     body: bytes,
@@ -127,3 +134,15 @@ def test_settings_refuse_an_unsafe_start() -> None:
         WebhookSettings.checked(WEBHOOK_JWKS_URL="")
     with pytest.raises(ConfigError, match="both set"):
         WebhookSettings.checked(WEBHOOK_HMAC_API_KEY="a", WEBHOOK_HMAC_API_KEY_SECRET="b")
+
+
+def test_the_real_client_puts_the_webhook_on_its_topic_as_sent(
+    make_webhook: MakeWebhook, emulator: Any
+) -> None:
+    emulator.reset()
+    real = Topic("saasquatch-webhooks-real")
+    answer = make_webhook(WEBHOOK_TOPIC=real.name).post("/", data=BODY, headers=signed())
+    assert answer.get_json() == {"accepted": 1}
+    [pulled] = real.pull(1)
+    assert pulled.data == BODY
+    assert dict(pulled.attributes) == {"webhookType": "reward.created", "webhookId": "wh-81"}

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from common.secrets import SecretCache, SecretUnavailable, secret_manager_fetch
+from common.secrets import CachePolicy, SecretCache, SecretUnavailable, secret_manager_fetch
 from subscription import credentials
 from subscription.credentials import TokenVerifier, matches_any
 
@@ -41,9 +41,11 @@ def verifier(secret_manager: SecretManagerStandIn, clock: Clock, **kwargs: float
         [],
         [LATEST, PINNED],
         secret_manager_fetch(secret_manager.endpoint, timeout=2),
-        cache_seconds=kwargs.get("cache_seconds", 300),
-        min_refresh_seconds=kwargs.get("min_refresh_seconds", 5),
-        clock=clock,
+        CachePolicy(
+            cache_seconds=kwargs.get("cache_seconds", 300),
+            min_refresh_seconds=kwargs.get("min_refresh_seconds", 5),
+            clock=clock,
+        ),
     )
 
 
@@ -176,7 +178,7 @@ def test_a_slow_secret_manager_never_delays_a_cached_token() -> None:
             finished.set()
         return values[version]
 
-    cache = SecretCache(["v"], fetch, cache_seconds=300, min_refresh_seconds=5, clock=clock)
+    cache = SecretCache(["v"], fetch, CachePolicy(300, 5, clock=clock))
     assert cache.get() == ["token-1"]
     clock.now += 301
     assert cache.get() == ["token-1"]  # answered from the cache while the re-read hangs
@@ -195,9 +197,7 @@ def test_values_older_than_the_bound_are_not_served() -> None:
             raise ConnectionError("Secret Manager is down")
         return "token-1"
 
-    cache = SecretCache(
-        ["v"], fetch, cache_seconds=300, min_refresh_seconds=5, clock=clock, max_stale_seconds=3600
-    )
+    cache = SecretCache(["v"], fetch, CachePolicy(300, 5, max_stale_seconds=3600, clock=clock))
     assert cache.get() == ["token-1"]
     up["now"] = False
     clock.now += 3000

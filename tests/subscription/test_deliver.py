@@ -1,5 +1,5 @@
-"""`deliver` as the Functions Framework serves it: push envelopes in, SaaSquatch calls out,
-dead letters on the real Pub/Sub emulator."""
+"""`deliver` as the Functions Framework serves it: push envelopes in, SaaSquatch calls out (to
+its stand-in), dead letters on the in-memory topic (the real client once, on the emulator)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ..factories import EMAIL, PROJECT, envelope, identify, track
+from ..support.fakes import FakeTopic
 from ..support.functions import MakeDeliver
-from ..support.pubsub import Topic
 from ..support.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn, is_events
 
 
@@ -21,10 +21,6 @@ def log_lines(out: str) -> list[dict[str, Any]]:
 
 def deliver_lines(out: str) -> list[dict[str, Any]]:
     return [line for line in log_lines(out) if line.get("entry_point") == "deliver"]
-
-
-def with_dead_letters(make_deliver: MakeDeliver, dead_letters: Topic, **env: Any):
-    return make_deliver(DEAD_LETTER_TOPIC=dead_letters.name, **env)
 
 
 # --- delivered ------------------------------------------------------------------------------------
@@ -51,27 +47,27 @@ def test_identify_push_is_upserted_and_acked(
 
 
 def test_ignored_by_design_is_acked_without_a_call(
-    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_letters: Topic
+    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic
 ) -> None:
-    client = with_dead_letters(make_deliver, dead_letters)
+    client = make_deliver()
     answer = client.post("/", json=envelope({"type": "page", "userId": "u-1"}))
     assert answer.status_code == 200
     assert answer.json == {"outcome": "ignored", "reason": "unsupported_type"}
     assert saasquatch_api.requests == []
-    assert dead_letters.pull(1, timeout=1) == []
+    assert dead_lettered.pull(1, timeout=1) == []
 
 
 # --- dead letters ---------------------------------------------------------------------------------
 
 
 def test_data_that_is_not_json_is_dead_lettered_and_acked(
-    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_letters: Topic
+    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic
 ) -> None:
-    client = with_dead_letters(make_deliver, dead_letters)
+    client = make_deliver()
     answer = client.post("/", json=envelope(b"\xff not json", {"type": "track"}, "99"))
     assert answer.status_code == 200
     assert answer.json == {"outcome": "dead_lettered", "reason": "malformed_message"}
-    [letter] = dead_letters.pull(1)
+    [letter] = dead_lettered.pull(1)
     assert letter.data == b"\xff not json"
     attributes = dict(letter.attributes)
     assert attributes["reason"] == "malformed_message"
@@ -84,18 +80,18 @@ def test_data_that_is_not_json_is_dead_lettered_and_acked(
 
 @pytest.mark.parametrize("data", [b"[1, 2]", b'"text"', b"", b"{"])
 def test_data_that_is_not_a_json_object_is_dead_lettered(
-    make_deliver: MakeDeliver, dead_letters: Topic, data: bytes
+    make_deliver: MakeDeliver, dead_lettered: FakeTopic, data: bytes
 ) -> None:
-    client = with_dead_letters(make_deliver, dead_letters)
+    client = make_deliver()
     assert client.post("/", json=envelope(data)).json["reason"] == "malformed_message"
-    [letter] = dead_letters.pull(1)
+    [letter] = dead_lettered.pull(1)
     assert letter.data == data
 
 
 def test_a_rejected_call_is_dead_lettered_with_saasquatch_answer(
-    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_letters: Topic
+    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic
 ) -> None:
-    client = with_dead_letters(make_deliver, dead_letters)
+    client = make_deliver()
     saasquatch_api.fail(400)
     before = datetime.now(UTC)
     original = envelope(identify(), {"type": "identify", "messageId": "m-ident-0001"})
@@ -104,7 +100,7 @@ def test_a_rejected_call_is_dead_lettered_with_saasquatch_answer(
     answer = client.post("/", json=original)
     assert answer.status_code == 200
     assert answer.json == {"outcome": "dead_lettered", "reason": "saasquatch_rejected"}
-    [letter] = dead_letters.pull(1)
+    [letter] = dead_lettered.pull(1)
     assert json.loads(letter.data) == identify()
     attributes = dict(letter.attributes)
     assert attributes["reason"] == "saasquatch_rejected"
@@ -121,18 +117,33 @@ def test_a_rejected_call_is_dead_lettered_with_saasquatch_answer(
 
 
 def test_mapping_dead_letters_are_published_too(
-    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_letters: Topic
+    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic
 ) -> None:
-    client = with_dead_letters(make_deliver, dead_letters)
+    client = make_deliver()
     old = track(timestamp="2020-01-01T00:00:00Z")
     answer = client.post("/", json=envelope(old))
     assert answer.json == {"outcome": "dead_lettered", "reason": "timestamp_out_of_window"}
-    [letter] = dead_letters.pull(1)
+    [letter] = dead_lettered.pull(1)
     assert letter.attributes["reason"] == "timestamp_out_of_window"
     assert saasquatch_api.requests == []
 
 
 def test_when_the_dead_letter_publish_fails_the_push_is_nacked(
+    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic
+) -> None:
+    dead_lettered.down = True
+    saasquatch_api.fail(400)
+    answer = make_deliver().post("/", json=envelope(identify()))
+    assert answer.status_code == 503
+    assert answer.json["reason"] == "dead_letter_publish_failed"
+    dead_lettered.down = False
+    saasquatch_api.fail(400)
+    assert make_deliver().post("/", json=envelope(identify())).status_code == 200
+    [letter] = dead_lettered.pull()
+    assert letter.attributes["reason"] == "saasquatch_rejected"
+
+
+def test_the_real_client_nacks_when_the_dead_letter_topic_is_missing(
     make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, emulator: Any
 ) -> None:
     emulator.reset()  # no dead-letter topic at all
@@ -148,16 +159,16 @@ def test_when_the_dead_letter_publish_fails_the_push_is_nacked(
 
 
 def test_a_server_error_is_nacked_with_503(
-    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_letters: Topic
+    make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic
 ) -> None:
-    client = with_dead_letters(make_deliver, dead_letters)
+    client = make_deliver()
     saasquatch_api.fail(500)
     answer = client.post("/", json=envelope(identify()))
     assert answer.status_code == 503
     assert answer.json["outcome"] == "retry"
     assert answer.json["reason"] == "saasquatch_unavailable"
     assert "Retry-After" not in answer.headers
-    assert dead_letters.pull(1, timeout=1) == []
+    assert dead_lettered.pull(1, timeout=1) == []
 
 
 def test_a_rate_limit_passes_retry_after_on_to_pubsub(
@@ -270,10 +281,10 @@ def test_one_log_line_per_message_with_its_outcome_and_no_secrets(
 def test_a_failure_detail_from_saasquatch_is_logged_without_the_email(
     make_deliver: MakeDeliver,
     saasquatch_api: SaaSquatchStandIn,
-    dead_letters: Topic,
+    dead_lettered: FakeTopic,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    client = with_dead_letters(make_deliver, dead_letters, TRACK_UPSERT_STRATEGY="never")
+    client = make_deliver(TRACK_UPSERT_STRATEGY="never")
     client.post("/", json=envelope(track(userId=EMAIL)))
     out = capsys.readouterr().out
     [line] = deliver_lines(out)

@@ -1,4 +1,5 @@
-"""ingest against the real Pub/Sub emulator: what a 200 guarantees, and every refusal."""
+"""ingest: what a 200 guarantees, and every refusal. Behaviour through the in-memory topic; the
+real Pub/Sub client (both publish paths, ordering, an outage) on the emulator."""
 
 from __future__ import annotations
 
@@ -15,27 +16,30 @@ from publisher import DIRECT_MIN_MESSAGES, OutgoingMessage, publish_chunks
 
 from ..factories import PROJECT, TOKEN
 from ..factories import numbered_identify as identify
+from ..support.fakes import FakeTopic
 from ..support.functions import MakeIngest
 from ..support.pubsub import Topic
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def test_single_message_is_in_the_topic_after_200(make_ingest: MakeIngest, topic: Topic) -> None:
+def test_single_message_is_in_the_topic_after_200(
+    make_ingest: MakeIngest, raw_events: FakeTopic
+) -> None:
     message = identify(1)
     response = make_ingest().post("/", json=message, headers=AUTH)
     assert (response.status_code, response.get_json()) == (200, {"accepted": 1})
-    (pulled,) = topic.pull(1)
+    (pulled,) = raw_events.pull(1)
     assert json.loads(pulled.data) == message
     assert dict(pulled.attributes) == {"type": "identify", "messageId": "msg-identify-00001"}
     assert pulled.ordering_key == ""
 
 
-def test_a_batch_of_500_arrives_whole(make_ingest: MakeIngest, topic: Topic) -> None:
+def test_a_batch_of_500_arrives_whole(make_ingest: MakeIngest, raw_events: FakeTopic) -> None:
     batch = [identify(n) for n in range(500)]
     response = make_ingest().post("/", json=batch, headers=AUTH)
     assert (response.status_code, response.get_json()) == (200, {"accepted": 500})
-    pulled = topic.pull(500)
+    pulled = raw_events.pull(500)
     assert sorted(json.loads(m.data)["messageId"] for m in pulled) == sorted(
         m["messageId"] for m in batch
     )
@@ -43,7 +47,7 @@ def test_a_batch_of_500_arrives_whole(make_ingest: MakeIngest, topic: Topic) -> 
 
 
 def test_http_api_batch_envelope_arrives_whole_with_context_merged(
-    make_ingest: MakeIngest, topic: Topic
+    make_ingest: MakeIngest, raw_events: FakeTopic
 ) -> None:
     body = {
         "batch": [
@@ -62,7 +66,7 @@ def test_http_api_batch_envelope_arrives_whole_with_context_merged(
     }
     response = make_ingest().post("/", json=body, headers=AUTH)
     assert (response.status_code, response.get_json()) == (200, {"accepted": 2})
-    pulled = {m.attributes["messageId"]: json.loads(m.data) for m in topic.pull(2)}
+    pulled = {m.attributes["messageId"]: json.loads(m.data) for m in raw_events.pull(2)}
     assert pulled["msg-identify-00001"]["context"] == body["context"]
     assert pulled["m-track-2"]["context"] == {
         "ip": "10.0.0.2",
@@ -72,6 +76,7 @@ def test_http_api_batch_envelope_arrives_whole_with_context_merged(
 
 
 def test_ordering_key_is_user_id_else_anonymous_id(emulator: Any, make_ingest: MakeIngest) -> None:
+    """With ordering on, the real client (the batching one, keyed) on the emulator."""
     ordered = Topic("ordered-raw", ordering=True)
     client = make_ingest(PUBSUB_TOPIC=ordered.name, PUBSUB_ORDERING="true")
     batch = [
@@ -154,7 +159,7 @@ REFUSALS = [
 )
 def test_refusals_answer_json_with_their_reason_and_publish_nothing(
     make_ingest: MakeIngest,
-    topic: Topic,
+    raw_events: FakeTopic,
     method: str,
     headers: dict[str, str],
     body: str | bytes,
@@ -174,16 +179,18 @@ def test_refusals_answer_json_with_their_reason_and_publish_nothing(
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     if status == 405:
         assert response.headers["Allow"] == "POST, PUT, PATCH"
-    assert_only_marker_published(client, topic)
+    assert_only_marker_published(client, raw_events)
 
 
-def assert_only_marker_published(client: FlaskClient, topic: Topic) -> None:
+def assert_only_marker_published(client: FlaskClient, raw_events: FakeTopic) -> None:
     marker = identify(99999)
     assert client.post("/", json=marker, headers=AUTH).status_code == 200
-    assert [json.loads(m.data) for m in topic.pull(2, timeout=3)] == [marker]
+    assert [json.loads(m.data) for m in raw_events.pull(2, timeout=3)] == [marker]
 
 
-def test_body_one_byte_over_the_limit_is_413(make_ingest: MakeIngest, topic: Topic) -> None:
+def test_body_one_byte_over_the_limit_is_413(
+    make_ingest: MakeIngest, raw_events: FakeTopic
+) -> None:
     body = json.dumps(identify()).encode()
     client = make_ingest(MAX_BODY_BYTES=len(body) - 1)
     response = client.post("/", data=body, headers=AUTH)
@@ -191,11 +198,11 @@ def test_body_one_byte_over_the_limit_is_413(make_ingest: MakeIngest, topic: Top
     assert "limit" in response.get_json()["error"]
     exact = make_ingest(MAX_BODY_BYTES=len(body))
     assert exact.post("/", data=body, headers=AUTH).status_code == 200
-    assert len(topic.pull(2, timeout=3)) == 1
+    assert len(raw_events.pull(2, timeout=3)) == 1
 
 
 def test_lone_surrogates_anywhere_are_published_as_replacement_characters(
-    make_ingest: MakeIngest, topic: Topic
+    make_ingest: MakeIngest, raw_events: FakeTopic
 ) -> None:
     """Valid in a JSON escape, invalid in UTF-8: in ids, attributes and values they become
     U+FFFD, so Pub/Sub takes the message and every consumer can read it."""
@@ -205,7 +212,7 @@ def test_lone_surrogates_anywhere_are_published_as_replacement_characters(
     )
     client = make_ingest()
     assert client.post("/", data=body, headers=AUTH).get_json() == {"accepted": 1}
-    (pulled,) = topic.pull(1)
+    (pulled,) = raw_events.pull(1)
     message = json.loads(pulled.data.decode("utf-8"))
     assert message["messageId"] == pulled.attributes["messageId"] == "m-\ufffd-1"
     assert (message["userId"], message["properties"]["note"]) == ("u-\ufffd", "half \ufffd")
@@ -219,9 +226,28 @@ def test_several_direct_tokens_are_accepted(make_ingest: MakeIngest) -> None:
     assert client.post("/", json=identify(), headers=AUTH).status_code == 401
 
 
+def test_a_publish_that_fails_is_503_and_nothing_is_acknowledged(
+    make_ingest: MakeIngest, raw_events: FakeTopic
+) -> None:
+    client = make_ingest()
+    raw_events.down = True
+    for body in (identify(), [identify(n) for n in range(DIRECT_MIN_MESSAGES)]):
+        response = client.post("/", json=body, headers=AUTH)
+        assert response.status_code == 503
+        assert response.get_json() == {
+            "error": "could not publish to Pub/Sub in time, retry later",
+            "reason": "publish_failed",
+        }
+    raw_events.down = False
+    assert client.post("/", json=identify(), headers=AUTH).status_code == 200
+    assert len(raw_events.pull()) == 1
+
+
 def test_publish_failure_is_503_within_the_timeout_then_recovers(
     make_ingest: MakeIngest, emulator: Any
 ) -> None:
+    """The real client's small-request path (coalesced) on the emulator: a topic that does not
+    exist yet is a 503 within the publish timeout, then works once it does."""
     client = make_ingest(PUBSUB_TOPIC="not-created-yet", PUBLISH_TIMEOUT_SECONDS="2")
     response = client.post("/", json=identify(), headers=AUTH)
     assert response.status_code == 503

@@ -1,6 +1,7 @@
-"""The delivery ledger on the real Firestore emulator: what it records (ids, never values), which
-events it looks up before sending, that a repeat SaaSquatch has forgotten is not sent again, and
-that Firestore out of reach means a retry, never a guess."""
+"""The delivery ledger: what it records (ids, never values), which events it looks up before
+sending, that a repeat SaaSquatch has forgotten is not sent again, and that Firestore out of
+reach means a retry, never a guess. Behaviour through an in-memory ledger; the real client on
+the Firestore emulator (and against a closed port)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tools.emulator import FirestoreEmulator
 from tools.processes import free_port
 
 from ..factories import EMAIL, PROJECT, envelope, identify, track
+from ..support.fakes import FakeLedger
 from ..support.functions import MakeDeliver
 from ..support.saasquatch_standin import TENANT, SaaSquatchStandIn, is_events
 
@@ -57,6 +59,17 @@ def with_ledger(make_deliver: MakeDeliver, ledger_firestore: FirestoreEmulator) 
 
 
 @pytest.fixture
+def ledger() -> FakeLedger:
+    return FakeLedger()
+
+
+@pytest.fixture
+def with_fake_ledger(make_deliver: MakeDeliver, ledger: FakeLedger) -> Any:
+    """deliver with an in-memory ledger."""
+    return make_deliver(DELIVERY_LEDGER="true", ledger=ledger)
+
+
+@pytest.fixture
 def firestore_down(monkeypatch: pytest.MonkeyPatch) -> None:
     """The ledger's Firestore out of reach: a closed local port."""
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
@@ -95,8 +108,9 @@ def test_an_accepted_event_is_recorded_with_its_ids_and_no_value(
 
 
 def test_an_old_event_the_ledger_knows_is_not_sent_again(
-    with_ledger: Any, saasquatch_api: SaaSquatchStandIn, capsys: pytest.CaptureFixture[str]
+    with_fake_ledger: Any, saasquatch_api: SaaSquatchStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    with_ledger = with_fake_ledger
     message = old_track("m-ledger-0002")
     assert with_ledger.post("/", json=envelope(message)).json["outcome"] == "delivered"
     saasquatch_api.reset()  # SaaSquatch forgets the idempotency key
@@ -108,8 +122,9 @@ def test_an_old_event_the_ledger_knows_is_not_sent_again(
 
 
 def test_a_replayed_live_event_is_looked_up_and_a_live_one_is_not(
-    with_ledger: Any, saasquatch_api: SaaSquatchStandIn, capsys: pytest.CaptureFixture[str]
+    with_fake_ledger: Any, saasquatch_api: SaaSquatchStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    with_ledger = with_fake_ledger
     message = track("m-ledger-0003")  # a day old by the factory; make it live
     message["timestamp"] = datetime.now(UTC).isoformat()
     assert with_ledger.post("/", json=envelope(message)).status_code == 200
@@ -169,8 +184,17 @@ def test_a_delivery_recorded_late_is_settled_by_the_redelivery(
 
 
 def test_a_dry_run_neither_reads_nor_writes_the_ledger(
-    make_deliver: MakeDeliver, ledger_firestore: FirestoreEmulator
+    make_deliver: MakeDeliver, ledger: FakeLedger
 ) -> None:
-    dry = make_deliver(DRY_RUN="true", DELIVERY_LEDGER="true")
+    dry = make_deliver(DRY_RUN="true", DELIVERY_LEDGER="true", ledger=ledger)
     assert dry.post("/", json=envelope(old_track("m-ledger-0008"))).json["outcome"] == "delivered"
-    assert stored() == []
+    assert (ledger.lookups, ledger.entries) == (0, {})
+
+
+def test_a_ledger_that_is_down_is_a_retry_before_any_call(
+    with_fake_ledger: Any, ledger: FakeLedger, saasquatch_api: SaaSquatchStandIn
+) -> None:
+    ledger.down = True
+    old = with_fake_ledger.post("/", json=envelope(old_track("m-ledger-0009")))
+    assert (old.status_code, old.json["reason"]) == (503, "ledger_unavailable")
+    assert saasquatch_api.requests == []

@@ -1,4 +1,5 @@
-"""Real Segment senders against a running ingest (functions-framework) on the Pub/Sub emulator:
+"""Real Segment senders against ingest behind a real HTTP server (in this process, on the
+in-memory topic; the last test runs the served pipeline on the emulators):
 the exact bytes Segment's Webhooks (Actions) destination sends (made by Node, see
 js_bodies/make_bodies.js), Segment's Python SDK, the HTTP Tracking API's paths, and the
 pipeline behind them. A request Segment sends and ingest refuses is an event lost for good.
@@ -10,6 +11,8 @@ import base64
 import json
 import shutil
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +20,16 @@ import pytest
 import requests
 from segment.analytics import Client
 
+from subscription.ingest import create_handler
+from subscription.ingest_settings import IngestSettings
 from subscription.raw_events import raw_event_data
 from tools.emulator import Emulator
 
-from ..factories import TOKEN, recent
+from ..factories import PROJECT, TOKEN, recent
+from ..support.fakes import FakeTopic
+from ..support.functions import served_in_thread
 from ..support.pipeline import RAW_TOPIC, Pipeline, ingest_env
 from ..support.processes import Processes
-from ..support.pubsub import Topic
 from ..support.saasquatch_standin import Recorded, SaaSquatchStandIn, is_events, is_upsert
 from ..support.served import Served
 
@@ -38,11 +44,26 @@ def js_bodies() -> list[dict[str, str]]:
     return [json.loads(line) for line in lines if line]
 
 
-def serve_ingest(processes: Processes, emulator: Emulator, topic: str, **settings: str) -> Served:
-    return processes.serve("ingest", ingest_env(emulator, topic, **settings))
+class Ingest:
+    """ingest behind a real HTTP server in this process, on the in-memory raw-events topic."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
 
 
-def published(topic: Topic, count: int) -> list[dict[str, Any]]:
+@pytest.fixture
+def serve(raw_events: FakeTopic) -> Iterator[Callable[..., Ingest]]:
+    with ExitStack() as running:
+
+        def start(**settings: str) -> Ingest:
+            base = {"GOOGLE_CLOUD_PROJECT": PROJECT, "INGEST_TOKEN": TOKEN, **settings}
+            handler = create_handler(IngestSettings.checked(**base), raw_events=raw_events)
+            return Ingest(running.enter_context(served_in_thread(handler)))
+
+        yield start
+
+
+def published(topic: FakeTopic, count: int) -> list[dict[str, Any]]:
     """`count` messages from the topic (and no more within a moment), decoded from strict UTF-8
     (what any consumer can read: a lone surrogate must stay a JSON escape)."""
     pulled = topic.pull(count + 1, timeout=2)
@@ -64,11 +85,11 @@ def test_the_fixtures_are_what_node_writes(processes: Processes) -> None:
 
 
 def test_every_javascript_body_signed_by_node_is_accepted_and_published(
-    processes: Processes, emulator: Emulator, topic: Topic
+    serve: Callable[..., Ingest], raw_events: FakeTopic
 ) -> None:
     """Floats as JS prints them (0.00005, 1e-7, 1e+21, -0 as 0), a lone surrogate escape,
     non-ASCII left raw, U+2028: for a batch only the first element is signed, byte for byte."""
-    ingest = serve_ingest(processes, emulator, topic.name, SEGMENT_SHARED_SECRET=JS_SECRET)
+    ingest = serve(SEGMENT_SHARED_SECRET=JS_SECRET)
     cases = js_bodies()
     assert len(cases) == 16
     expected: dict[str, dict[str, Any]] = {}
@@ -90,7 +111,7 @@ def test_every_javascript_body_signed_by_node_is_accepted_and_published(
             )
             for item in items:
                 expected[f"{case['name']}/{item['messageId']}"] = item
-    pulled = published(topic, len(expected))
+    pulled = published(raw_events, len(expected))
     # The same events go out in a batch and singly; each arrives as JavaScript meant it.
     by_id: dict[str, list[dict[str, Any]]] = {}
     for message in pulled:
@@ -102,9 +123,9 @@ def test_every_javascript_body_signed_by_node_is_accepted_and_published(
 
 
 def test_a_signature_over_anything_else_is_refused(
-    processes: Processes, emulator: Emulator, topic: Topic
+    serve: Callable[..., Ingest], raw_events: FakeTopic
 ) -> None:
-    ingest = serve_ingest(processes, emulator, topic.name, SEGMENT_SHARED_SECRET=JS_SECRET)
+    ingest = serve(SEGMENT_SHARED_SECRET=JS_SECRET)
     case = next(case for case in js_bodies() if case["name"] == "batch_small_float")
     body = case["body"].encode("utf-8")
     # The Python re-serialisation of the first event (5e-05) is not what Segment signed.
@@ -126,18 +147,18 @@ def test_a_signature_over_anything_else_is_refused(
         ingest.url, data=tampered, headers={**BEARER, "X-Signature": case["signature"]}, timeout=10
     )
     assert answer.status_code == 200
-    assert len(published(topic, 2)) == 2
+    assert len(published(raw_events, 2)) == 2
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
 def test_put_and_patch_are_posts(
-    processes: Processes, emulator: Emulator, topic: Topic, method: str
+    serve: Callable[..., Ingest], raw_events: FakeTopic, method: str
 ) -> None:
-    ingest = serve_ingest(processes, emulator, topic.name)
+    ingest = serve()
     message = {"type": "track", "event": "Signed Up", "userId": "u-1", "messageId": f"m-{method}"}
     answer = requests.request(method, ingest.url, json=message, headers=BEARER, timeout=10)
     assert (answer.status_code, answer.json()) == (200, {"accepted": 1})
-    assert [m["messageId"] for m in published(topic, 1)] == [f"m-{method}"]
+    assert [m["messageId"] for m in published(raw_events, 1)] == [f"m-{method}"]
     refused = requests.delete(ingest.url, headers=BEARER, timeout=10)
     assert (refused.status_code, refused.headers["Allow"]) == (405, "POST, PUT, PATCH")
 
@@ -147,11 +168,11 @@ def test_put_and_patch_are_posts(
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 def test_segment_analytics_python_delivers_every_call_once(
-    processes: Processes, emulator: Emulator, topic: Topic, compress: bool
+    serve: Callable[..., Ingest], raw_events: FakeTopic, compress: bool
 ) -> None:
     """The SDK's own client, `host` pointed at ingest, the token as its write key: HTTP Basic,
     `POST /v1/batch` with a `{"batch": [...], "sentAt": ..., "writeKey": ...}` envelope."""
-    ingest = serve_ingest(processes, emulator, topic.name)
+    ingest = serve()
     errors: list[Any] = []
     client = Client(
         TOKEN,
@@ -168,7 +189,7 @@ def test_segment_analytics_python_delivers_every_call_once(
     client.alias("sdk-user-1", "sdk-previous-id")
     client.shutdown()
     assert errors == []
-    pulled = published(topic, 6)
+    pulled = published(raw_events, 6)
     assert sorted(m["type"] for m in pulled) == sorted(
         ["identify", "track", "page", "screen", "group", "alias"]
     )
@@ -182,9 +203,9 @@ def test_segment_analytics_python_delivers_every_call_once(
 
 
 def test_the_sdks_token_in_basic_auth_is_checked_like_a_bearer_token(
-    processes: Processes, emulator: Emulator, topic: Topic
+    serve: Callable[..., Ingest], raw_events: FakeTopic
 ) -> None:
-    ingest = serve_ingest(processes, emulator, topic.name)
+    ingest = serve()
     errors: list[Any] = []
     client = Client(
         "not-the-token",
@@ -196,7 +217,7 @@ def test_the_sdks_token_in_basic_auth_is_checked_like_a_bearer_token(
     client.shutdown()
     assert [error.status for error in errors] == [401]
     assert "not-the-token" not in str(errors[0].message)
-    assert published(topic, 0) == []
+    assert published(raw_events, 0) == []
 
 
 # --- the HTTP Tracking API's paths, through the whole pipeline ----------------------------------
@@ -210,7 +231,7 @@ def test_v1_track_and_v1_identify_without_type_are_delivered_as_such(
 ) -> None:
     """ingest -> emulator -> deliver -> SaaSquatch stand-in, the type implied by the path."""
     pipeline = Pipeline(emulator, deliver_server.url)
-    ingest = serve_ingest(processes, emulator, RAW_TOPIC)
+    ingest = processes.serve("ingest", ingest_env(emulator, RAW_TOPIC))
     timestamp, _ = recent()
     basic = {"Authorization": "Basic " + base64.b64encode(f"{TOKEN}:".encode()).decode()}
     identify = {"userId": "api-user-1", "traits": {"email": "api1@example.com"}}

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tools.processes import ROOT
 from ..support.gcloud import StandInGcloud, parse_problems
 from ..support.processes import Processes
 
+BashSyntax = Callable[[str], subprocess.CompletedProcess[str]]
 BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 STEPS = {step["id"]: step for step in BUILD["steps"]}
 PROJECT_ID = "acme-growth"
@@ -91,10 +93,8 @@ def test_every_substitution_a_script_uses_has_a_default() -> None:
 
 
 @pytest.mark.parametrize("step_id", list(STEPS))
-def test_each_script_is_valid_bash(step_id: str, tmp_path: Path, processes: Processes) -> None:
-    script = tmp_path / "step.sh"
-    script.write_text(STEPS[step_id]["script"])
-    result = processes.run(["bash", "-n", str(script)])
+def test_each_script_is_valid_bash(step_id: str, bash_syntax: BashSyntax) -> None:
+    result = bash_syntax(STEPS[step_id]["script"])
     assert result.returncode == 0, result.stderr
     assert STEPS[step_id]["script"].startswith("#!/usr/bin/env bash\nset -euo pipefail\n")
 

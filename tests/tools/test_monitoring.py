@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tools import registry
 from tools.monitoring import DASHBOARD_ID, FILES, MonitoringError, Watched, covers, main, resources
 from tools.monitoring import render as render_text
 
@@ -267,3 +269,57 @@ def test_a_refusal_from_gcloud_is_one_line(
     assert main(["--project", PROJECT], gcloud=refusing) == 1
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("monitoring: gcloud logging metrics create") and "PERMISSION" in line
+
+
+# --- its defaults, with and without the project's packages ---------------------------------------
+
+
+def test_its_defaults_are_the_registrys() -> None:
+    bare = Watched(PROJECT)
+    assert (
+        bare.ingest_service,
+        bare.deliver_service,
+        bare.subscription,
+        bare.dead_letter_subscription,
+    ) == tuple(
+        registry.default(name)
+        for name in (
+            "INGEST_SERVICE",
+            "DELIVER_SERVICE",
+            "SUBSCRIPTION",
+            "DEAD_LETTER_SUBSCRIPTION",
+        )
+    )
+
+
+# The gcloud image's Python: no pydantic (nor any of the project's packages).
+WITHOUT_PYDANTIC = """
+import subprocess, sys
+sys.modules["pydantic"] = None
+from tools import monitoring, registry
+assert registry.default("INGEST_SERVICE") == "segment-ingest"
+try:
+    registry.default("SUBSCRIPTION")
+except ImportError:
+    pass
+else:
+    raise AssertionError("pydantic was not blocked")
+def gcloud(args):
+    return subprocess.CompletedProcess(args, 0, "[]" if "list" in args else "", "")
+sys.exit(monitoring.main(sys.argv[1:], gcloud=gcloud))
+"""
+
+
+def test_without_the_projects_packages_it_runs_when_given_the_subscriptions(
+    processes: Processes,
+) -> None:
+    """As the build runs it, in the gcloud image: the subscriptions are passed, the services'
+    names default from the registry."""
+    names = ["--subscription", "raw-deliver", "--dead-letter-subscription", "dead-pull"]
+    done = processes.run([sys.executable, "-c", WITHOUT_PYDANTIC, "--project", PROJECT, *names])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert f"dashboard {DASHBOARD_ID}: created" in lines
+    refused = processes.run([sys.executable, "-c", WITHOUT_PYDANTIC, "--project", PROJECT])
+    assert refused.returncode == 2
+    assert "required: --subscription, --dead-letter-subscription" in refused.stderr

@@ -6,6 +6,7 @@ import pytest
 from google.cloud import pubsub_v1
 from google.protobuf import field_mask_pb2
 
+from tools import registry
 from tools.emulator import Emulator
 from tools.provision import ProvisionError, PubSubLayout, main, provision, push_subscription
 
@@ -185,3 +186,27 @@ def test_out_of_range_settings_are_refused_before_any_call(
 ) -> None:
     assert main([*CLI, *extra]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_its_defaults_are_the_registrys() -> None:
+    """Names, ack deadline, delivery attempts and backoff all come from `tools.registry`; a
+    topic given names its subscriptions as the registry says."""
+    bare = PubSubLayout(project=PROJECT, push_endpoint=ENDPOINT)
+    assert bare.topic == registry.default("PUBSUB_TOPIC")
+    assert bare.dead_letter_topic == registry.default("DEAD_LETTER_TOPIC")
+    assert bare.push_subscription_name == registry.default("SUBSCRIPTION")
+    assert bare.dead_letter_subscription_name == registry.default("DEAD_LETTER_SUBSCRIPTION")
+    assert (
+        bare.ack_deadline_seconds,
+        bare.max_delivery_attempts,
+        bare.min_backoff_seconds,
+        bare.max_backoff_seconds,
+    ) == tuple(
+        int(registry.default(name))
+        for name in ("ACK_DEADLINE", "MAX_DELIVERY_ATTEMPTS", "MIN_BACKOFF", "MAX_BACKOFF")
+    )
+    named = PubSubLayout(PROJECT, ENDPOINT, topic="raw", dead_letter_topic="dead")
+    assert (named.push_subscription_name, named.dead_letter_subscription_name) == (
+        "raw-deliver",
+        "dead-pull",
+    )
