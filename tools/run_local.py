@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -49,6 +50,7 @@ SAMPLE = ROOT / "samples" / "identify_and_order.json"
 WEBHOOK_SAMPLE = ROOT / "samples" / "webhook_reward_created.json"
 LOCAL_PROJECT = "local-project"
 LOCAL_TOKEN = "local-dev-token"
+STOPPED = "stopped: ingest, deliver, saasquatch_webhook, forward and the emulators"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,44 @@ class Ports:
             "EMULATOR_PORT": self.emulator,
             "FIRESTORE_PORT": self.firestore,
         }
+
+    def of(self, target: str) -> int:
+        """The port of the service serving `target`."""
+        return {
+            "ingest": self.ingest,
+            "deliver": self.deliver,
+            "saasquatch_webhook": self.webhook,
+            "forward": self.forward,
+        }[target]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The four services' settings as they will start with them."""
+
+    ingest: IngestSettings
+    deliver: DeliverSettings
+    webhook: WebhookSettings
+    forward: ForwardSettings
+    own_write_key: bool  # a Segment write key is set: forward sends to Segment itself
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """ConfigError, naming the variable, for a setting the service would stop at start on."""
+        # Locally, without a token of your own, ingest accepts the well-known local one.
+        own_token = bool(env.get("INGEST_TOKEN") or env.get("INGEST_TOKEN_SECRET"))
+        own_key = bool(env.get("SEGMENT_WRITE_KEY") or env.get("SEGMENT_WRITE_KEY_SECRET"))
+        return cls(
+            ingest=IngestSettings.from_env(
+                env if own_token else {**env, "INGEST_TOKEN": LOCAL_TOKEN}
+            ),
+            deliver=DeliverSettings.from_env(env),
+            webhook=WebhookSettings.from_env(env),
+            forward=ForwardSettings.from_env(
+                env if own_key else {**env, "SEGMENT_WRITE_KEY": LOCAL_WRITE_KEY}
+            ),
+            own_write_key=own_key,
+        )
 
 
 # What a process left by an earlier `make run` has in its command line.
@@ -154,21 +194,13 @@ def _fail(message: str) -> int:
 
 
 def run() -> int:
+    """Check what can be checked before starting anything, then `serve` until it ends: what it
+    started stops in the reverse order, then one line says so."""
     problem = missing_prerequisite()
     if problem:
         return _fail(problem)
     try:  # the services would stop at start on a bad setting; say so before starting anything
-        # Locally, without a token of your own, ingest accepts the well-known local one.
-        has_token = os.environ.get("INGEST_TOKEN") or os.environ.get("INGEST_TOKEN_SECRET")
-        ingest = IngestSettings.from_env(
-            os.environ if has_token else {**os.environ, "INGEST_TOKEN": LOCAL_TOKEN}
-        )
-        deliver = DeliverSettings.from_env()
-        webhook = WebhookSettings.from_env()
-        has_key = os.environ.get("SEGMENT_WRITE_KEY") or os.environ.get("SEGMENT_WRITE_KEY_SECRET")
-        forward = ForwardSettings.from_env(
-            os.environ if has_key else {**os.environ, "SEGMENT_WRITE_KEY": LOCAL_WRITE_KEY}
-        )
+        settings = Settings.from_env(os.environ)
     except ConfigError as error:
         return _fail(str(error))
     ports = Ports.from_env(os.environ)
@@ -177,102 +209,139 @@ def run() -> int:
             return _fail(port_taken(port, name))
 
     stop_on_interrupt()
+    with ExitStack() as stack:  # each step puts the stop of what it starts on the stack
+        stack.callback(print, STOPPED, flush=True)
+        try:
+            return serve(stack, settings, ports)
+        except KeyboardInterrupt:
+            print("\nstopping ...", flush=True)
+            return 0
+        except (RuntimeError, ProvisionError) as error:
+            return _fail(str(error))
+
+
+def serve(stack: ExitStack, settings: Settings, ports: Ports) -> int:
+    """Start everything, print the banner, and run until a service stops (1) or Ctrl-C."""
+    watchdog = start_watchdog(stack)
+    pubsub, firestore = Emulator(ports.emulator), FirestoreEmulator(ports.firestore)
+    start_emulator(stack, watchdog, pubsub)
+    start_emulator(stack, watchdog, firestore)
+    env = service_env(settings, pubsub, firestore)
+    layouts = provision_topics(settings, ports, env, pubsub)
+    jwks = stack.enter_context(LocalJwks(Path(tempfile.mkdtemp(prefix="segment-saasquatch-"))))
+    segment = None if settings.own_write_key else stack.enter_context(LocalSegment(say_segment))
+    services = start_services(stack, watchdog, ports, service_envs(env, jwks, segment))
+    for service in services.values():
+        if not service.wait_ready():
+            return _fail(f"{service.target} did not start (its output is above)")
+    print_banner(settings, services, layouts, env, jwks)
+    return wait_for_a_stop(services)
+
+
+def start_watchdog(stack: ExitStack) -> Watchdog:
+    """The watchdog, told `done` last (after everything else stopped)."""
     watchdog = Watchdog()
-    emulator = Emulator(ports.emulator)
-    firestore = FirestoreEmulator(ports.firestore)
-    services: list[Service] = []
-    local: list[LocalJwks | LocalSegment] = []
-    try:
-        for each in (emulator, firestore):
-            print(f"starting the {each.name} emulator on {each.host} ...", flush=True)
-            each.start()
-            assert each.pid is not None
-            watchdog.watch(each.pid)
-        token = (ingest.ingest_tokens or [LOCAL_TOKEN])[0]
-        env = {
-            **os.environ,
-            "PUBSUB_EMULATOR_HOST": emulator.host,
-            "FIRESTORE_EMULATOR_HOST": firestore.host,
-            "GOOGLE_CLOUD_PROJECT": ingest.GOOGLE_CLOUD_PROJECT or LOCAL_PROJECT,
-            "INGEST_TOKEN": ingest.INGEST_TOKEN or LOCAL_TOKEN,
-        }
-        os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host  # for provisioning, in this process
-        layout = PubSubLayout(
+    stack.callback(watchdog.close)
+    return watchdog
+
+
+def start_emulator(stack: ExitStack, watchdog: Watchdog, emulator: Emulator) -> None:
+    stack.callback(emulator.stop)
+    print(f"starting the {emulator.name} emulator on {emulator.host} ...", flush=True)
+    emulator.start()
+    assert emulator.pid is not None
+    watchdog.watch(emulator.pid)
+
+
+def service_env(
+    settings: Settings, pubsub: Emulator, firestore: FirestoreEmulator
+) -> dict[str, str]:
+    """This environment, pointed at the emulators, with a project and an ingest token."""
+    return {
+        **os.environ,
+        "PUBSUB_EMULATOR_HOST": pubsub.host,
+        "FIRESTORE_EMULATOR_HOST": firestore.host,
+        "GOOGLE_CLOUD_PROJECT": settings.ingest.GOOGLE_CLOUD_PROJECT or LOCAL_PROJECT,
+        "INGEST_TOKEN": settings.ingest.INGEST_TOKEN or LOCAL_TOKEN,
+    }
+
+
+def provision_topics(
+    settings: Settings, ports: Ports, env: Mapping[str, str], pubsub: Emulator
+) -> dict[str, PubSubLayout]:
+    """Both directions' topics and push subscriptions on the emulator, by the service pushed to."""
+    os.environ["PUBSUB_EMULATOR_HOST"] = pubsub.host  # for provisioning, in this process
+    layouts = {
+        "deliver": PubSubLayout(
             project=env["GOOGLE_CLOUD_PROJECT"],
             push_endpoint=f"http://127.0.0.1:{ports.deliver}/",
-            topic=ingest.PUBSUB_TOPIC,
-            dead_letter_topic=deliver.DEAD_LETTER_TOPIC,
-            ordering=ingest.PUBSUB_ORDERING,
+            topic=settings.ingest.PUBSUB_TOPIC,
+            dead_letter_topic=settings.deliver.DEAD_LETTER_TOPIC,
+            ordering=settings.ingest.PUBSUB_ORDERING,
             # The emulator now and then strands a message under a retry policy; without one it
             # redelivers a nacked push after about a second.
             retry_policy=False,
-        )
-        webhooks = PubSubLayout(
+        ),
+        "forward": PubSubLayout(
             project=env["GOOGLE_CLOUD_PROJECT"],
             push_endpoint=f"http://127.0.0.1:{ports.forward}/",
-            topic=webhook.WEBHOOK_TOPIC,
-            dead_letter_topic=forward.FORWARD_DEAD_LETTER_TOPIC,
-            subscription=f"{webhook.WEBHOOK_TOPIC}-forward",
+            topic=settings.webhook.WEBHOOK_TOPIC,
+            dead_letter_topic=settings.forward.FORWARD_DEAD_LETTER_TOPIC,
+            subscription=f"{settings.webhook.WEBHOOK_TOPIC}-forward",
             retry_policy=False,
-        )
-        for each_layout in (layout, webhooks):
-            for resource, outcome in provision(each_layout):
-                print(f"provisioned {resource}: {outcome}", flush=True)
-
-        jwks = LocalJwks(Path(tempfile.mkdtemp(prefix="segment-saasquatch-")))
-        local.append(jwks)
-        webhook_env = {**env, "WEBHOOK_JWKS_URL": jwks.jwks_url}
-        forward_env = dict(env)
-        if not has_key:
-            segment = LocalSegment(say_segment)
-            local.append(segment)
-            forward_env |= {
-                "SEGMENT_WRITE_KEY": LOCAL_WRITE_KEY,
-                "SEGMENT_API_BASE_URL": segment.url,
-            }
-        services = [
-            Service("deliver", env, ports.deliver),
-            Service("ingest", env, ports.ingest),
-            Service("forward", forward_env, ports.forward),
-            Service("saasquatch_webhook", webhook_env, ports.webhook),
-        ]
-        for service in services:
-            service.start()
-            assert service.process is not None
-            watchdog.watch(service.process.pid)
-        for service in services:
-            if not service.wait_ready():
-                return _fail(f"{service.target} did not start (its output is above)")
-        stream = _stream_lines(forward, bool(has_key), services[3].url, jwks, webhooks)
-        _banner(deliver, services[1].url, token, layout, env, stream)
-        while all(service.running for service in services):
-            time.sleep(0.5)
-        stopped = next(service.target for service in services if not service.running)
-        return _fail(f"{stopped} stopped unexpectedly (its output is above)")
-    except KeyboardInterrupt:
-        print("\nstopping ...", flush=True)
-        return 0
-    except (RuntimeError, ProvisionError) as error:
-        return _fail(str(error))
-    finally:
-        for service in services:
-            service.stop()
-        for server in local:
-            server.close()
-        emulator.stop()
-        firestore.stop()
-        watchdog.close()
-        print("stopped: ingest, deliver, saasquatch_webhook, forward and the emulators", flush=True)
+        ),
+    }
+    for layout in layouts.values():
+        for resource, outcome in provision(layout):
+            print(f"provisioned {resource}: {outcome}", flush=True)
+    return layouts
 
 
-def _banner(
-    config: DeliverSettings,
-    ingest_url: str,
-    token: str,
-    layout: PubSubLayout,
+def service_envs(
+    env: Mapping[str, str], jwks: LocalJwks, segment: LocalSegment | None
+) -> dict[str, Mapping[str, str]]:
+    """Each target's environment, in the order they start: webhook checks against the local
+    JWKS; forward, without a Segment write key of yours, sends to the local Segment."""
+    forward = dict(env)
+    if segment is not None:
+        forward |= {"SEGMENT_WRITE_KEY": LOCAL_WRITE_KEY, "SEGMENT_API_BASE_URL": segment.base_url}
+    return {
+        "deliver": env,
+        "ingest": env,
+        "forward": forward,
+        "saasquatch_webhook": {**env, "WEBHOOK_JWKS_URL": jwks.jwks_url},
+    }
+
+
+def start_services(
+    stack: ExitStack, watchdog: Watchdog, ports: Ports, envs: Mapping[str, Mapping[str, str]]
+) -> dict[str, Service]:
+    """Each target on its port, watched; by target name. Not yet waited for."""
+    services = {target: Service(target, env, ports.of(target)) for target, env in envs.items()}
+    for service in services.values():
+        stack.callback(service.stop)
+        service.start()
+        assert service.process is not None
+        watchdog.watch(service.process.pid)
+    return services
+
+
+def wait_for_a_stop(services: Mapping[str, Service]) -> int:
+    """Until a service ends by itself (1); Ctrl-C ends it with KeyboardInterrupt."""
+    while all(service.running for service in services.values()):
+        time.sleep(0.5)
+    stopped = next(target for target, service in services.items() if not service.running)
+    return _fail(f"{stopped} stopped unexpectedly (its output is above)")
+
+
+def print_banner(
+    settings: Settings,
+    services: Mapping[str, Service],
+    layouts: Mapping[str, PubSubLayout],
     env: Mapping[str, str],
-    stream: list[str],
+    jwks: LocalJwks,
 ) -> None:
+    config = settings.deliver
     if config.dry_run:
         mode = (
             "deliver runs DRY: each SaaSquatch call is logged below, nothing is sent "
@@ -283,18 +352,22 @@ def _banner(
             f"deliver sends to SaaSquatch tenant {config.SAASQUATCH_TENANT_ALIAS} "
             f"at {config.SAASQUATCH_BASE_URL}"
         )
+    ingest_url = services["ingest"].url
+    token = (settings.ingest.ingest_tokens or [LOCAL_TOKEN])[0]
+    dead_letters = layouts["deliver"].dead_letter_subscription_name
+    webhook_url = services["saasquatch_webhook"].url
     lines = [
         "",
         "ready.",
         f"  ingest   {ingest_url}   (Segment Webhooks destination: Authorization: Bearer {token})",
         f"  {mode}",
-        f"  dead letters: subscription {layout.dead_letter_subscription_name} on the emulator",
+        f"  dead letters: subscription {dead_letters} on the emulator",
         "",
         "send a sample identify and Order Completed:",
         "",
         f"  {sample_curl(ingest_url, token)}",
         "",
-        *stream,
+        *_stream_lines(settings, webhook_url, jwks.key_path, layouts["forward"]),
         "the operator tools, in another terminal, talk to these emulators with:",
         "",
         *(
@@ -310,15 +383,15 @@ def _banner(
 
 
 def _stream_lines(
-    config: ForwardSettings, has_key: bool, webhook_url: str, jwks: LocalJwks, layout: PubSubLayout
+    settings: Settings, webhook_url: str, key: Path, layout: PubSubLayout
 ) -> list[str]:
     target = (
-        f"forward sends to Segment at {config.SEGMENT_API_BASE_URL}"
-        if has_key
+        f"forward sends to Segment at {settings.forward.SEGMENT_API_BASE_URL}"
+        if settings.own_write_key
         else "forward sends to a local Segment: each message shows below as `segment |` "
         "(set SEGMENT_WRITE_KEY to send to Segment)"
     )
-    lines = [
+    return [
         "the reverse direction (SaaSquatch webhooks -> Segment):",
         f"  saasquatch_webhook   {webhook_url}   (checks signatures against a local key's JWKS)",
         f"  {target}",
@@ -326,10 +399,9 @@ def _stream_lines(
         "",
         "send a sample reward.created, signed as SaaSquatch signs it:",
         "",
-        f"  {sample_webhook(webhook_url, jwks.key_path)}",
+        f"  {sample_webhook(webhook_url, key)}",
         "",
     ]
-    return lines
 
 
 if __name__ == "__main__":

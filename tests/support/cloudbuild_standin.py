@@ -9,7 +9,9 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .local_http import LocalServer, QuietHandler, StandIn, answer_json, google_error
+from tools.local_http import LocalServer, QuietHandler, answer_json
+
+from .local_http import StandIn, google_error
 
 BUILD_ID = "b-0001"
 OPERATION_METADATA = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"

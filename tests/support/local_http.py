@@ -1,69 +1,15 @@
-"""Small local HTTP servers for the stand-ins: a threaded server and one way to answer."""
+"""What the stand-ins add to tools.local_http (the quiet local HTTP server they all use): a base
+whose server runs inside `with`, and Google's REST error body."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+# Re-exported for the tests that still import the server from here; new code imports
+# tools.local_http.
+from tools.local_http import LocalServer, QuietHandler, answer, answer_json
 
-def answer(
-    handler: BaseHTTPRequestHandler,
-    status: int,
-    data: bytes,
-    content_type: str = "application/json",
-    headers: dict[str, str] | None = None,
-) -> None:
-    """Write a complete answer; a client that already gave up (its timeout) is not an error."""
-    try:
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-
-
-def answer_json(
-    handler: BaseHTTPRequestHandler,
-    status: int,
-    body: Any,
-    headers: dict[str, str] | None = None,
-) -> None:
-    answer(handler, status, json.dumps(body).encode(), headers=headers)
-
-
-class QuietHandler(BaseHTTPRequestHandler):
-    # Headers and body go out in separate writes; with Nagle's algorithm on, the body then waits
-    # for the client's delayed ACK (about 40 ms per request on keep-alive connections).
-    disable_nagle_algorithm = True
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class LocalServer:
-    """A threaded HTTP server on 127.0.0.1, running from `start()` (or `with`) until `close()`."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        # A short poll interval: `close()` waits up to one interval for the loop to notice.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+__all__ = ["LocalServer", "QuietHandler", "StandIn", "answer", "answer_json", "google_error"]
 
 
 class StandIn:

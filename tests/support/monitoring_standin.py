@@ -13,7 +13,9 @@ import json
 import re
 from typing import Any
 
-from .local_http import LocalServer, QuietHandler, StandIn, answer_json, google_error
+from tools.local_http import LocalServer, QuietHandler, answer_json
+
+from .local_http import StandIn, google_error
 
 _ROUTES = (
     ("metrics", re.compile(r"^/v2/projects/([^/]+)/metrics(?:/([^/?]+))?$")),

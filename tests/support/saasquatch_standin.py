@@ -20,7 +20,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .local_http import LocalServer, QuietHandler, StandIn, answer, answer_json
+from tools.local_http import LocalServer, QuietHandler, answer, answer_json
+
+from .local_http import StandIn
 
 TENANT = "test_abc123"
 API_KEY = "TEST_sq_5e1f0c7a9b"

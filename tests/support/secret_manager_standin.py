@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from .local_http import LocalServer, QuietHandler, StandIn, answer_json, google_error
+from tools.local_http import LocalServer, QuietHandler, answer_json
+
+from .local_http import StandIn, google_error
 
 
 class SecretManagerStandIn(StandIn):

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from .local_http import LocalServer, QuietHandler, StandIn, answer_json
+from tools.local_http import LocalServer, QuietHandler, answer_json
+
+from .local_http import StandIn
 
 WRITE_KEY = "segment-test-write-key"
 

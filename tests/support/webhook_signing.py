@@ -16,19 +16,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from tools import webhooks
+from tools.local_http import LocalServer, QuietHandler, answer_json, public_jwk
 
-from .local_http import LocalServer, QuietHandler, StandIn, answer_json
+from .local_http import StandIn
 
 KID = "saasquatch-test-key-1"
 
 
 def new_key() -> RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def public_jwk(key: RSAPrivateKey, kid: str) -> dict[str, Any]:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
 
 
 def detached_jws(body: bytes, key: Any, kid: str = KID, unencoded: bool = False) -> str:
@@ -69,8 +65,8 @@ class JwksStandIn(StandIn):
                     if stand_in.failing:
                         answer_json(self, 503, {"message": "unavailable"})
                         return
-                    body = {"keys": [public_jwk(k, kid) for kid, k in stand_in.keys.items()]}
-                answer_json(self, 200, body)
+                    keys = [public_jwk(k.public_key(), kid) for kid, k in stand_in.keys.items()]
+                answer_json(self, 200, {"keys": keys})
 
         self._server = LocalServer(Handler)
         self.url = f"{self._server.base_url}/.well-known/jwks.json"
