@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from typing import Any
+from typing import Any, cast
 
 from saasquatch.calls import Call, Purpose, UserUpsert, compact, user_path
 
@@ -159,7 +159,7 @@ def upsert_call(
             fields["customFields"] = extra
     if transformed:
         fields.update(transformed)
-    body: UserUpsert = {"id": user, "accountId": account, **fields}  # type: ignore[typeddict-item]
+    body = cast(UserUpsert, {"id": user, "accountId": account, **fields})
     return Call(
         Purpose.UPSERT_USER,
         "PUT",

@@ -104,8 +104,8 @@ class Table:
             hit = found.get(key)
             if hit is None and not more:
                 continue
-            if more is None:  # an ArrayOf
-                value = self._array(target, rule, hit, notes, where)  # type: ignore[arg-type]
+            if isinstance(rule, ArrayOf):  # (an ArrayOf is skipped above when absent)
+                value = self._array(target, rule, hit, notes, where) if hit is not None else None
             else:
                 value = None
                 if hit is not None and hit[1] is None:
@@ -113,12 +113,12 @@ class Table:
                         notes.add(LEFT_OUT, f"{where}{hit[0]} (null)")
                 elif hit is not None:
                     try:
-                        value = rule.convert(hit[1])  # type: ignore[union-attr]
+                        value = rule.convert(hit[1])
                     except InvalidValue as error:
                         if notes is not None:
                             notes.invalid(f"{where}{hit[0]} {error}")
                 if value is None and more:
-                    value = self._others(target, rule, found)  # type: ignore[arg-type]
+                    value = self._others(target, rule, found)
             if value is not None:
                 fields[target] = value
         return fields

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from common.outcomes import Outcome, Reason
 from saasquatch.calls import Call, Purpose, UserEvent, UserEventsBody, compact, user_path
@@ -154,12 +154,15 @@ def map_track(
     account = account_id(traits, user)
     key_for_retries = idempotency_key(message.message_id, raw)
     happened = event_time(message, now)
-    event: UserEvent = compact(  # type: ignore[assignment]
-        {
-            "key": key,
-            "fields": event_fields(key, message.properties, options, notes),
-            "dateTriggered": epoch_ms(happened),
-        }
+    event = cast(
+        UserEvent,
+        compact(
+            {
+                "key": key,
+                "fields": event_fields(key, message.properties, options, notes),
+                "dateTriggered": epoch_ms(happened),
+            }
+        ),
     )
     body: UserEventsBody = {
         "userId": user,
