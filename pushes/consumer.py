@@ -46,9 +46,11 @@ def consumer(
     deadlines: BodyDeadlines,
     logger: logging.Logger,
     project: str,
+    always: Mapping[str, Any] | None = None,
 ) -> Handler:
     """The request handler of a push consumer; `destination` names what it sends to in its log
-    fields (`saasquatch`, `segment`)."""
+    fields (`saasquatch`, `segment`); `always` are fields of every line (deliver's `dry_run`),
+    a message that could not be decoded included."""
 
     def push(request: flask.Request) -> Handled:
         envelope = read_push(request, verifier, deadlines)
@@ -59,7 +61,7 @@ def consumer(
         else:
             consumed = handle(message, envelope)
         result = settle(envelope, consumed.result, dead_letters)
-        fields = log_fields(envelope, result, destination, consumed.fields)
+        fields = log_fields(envelope, result, destination, {**(always or {}), **consumed.fields})
         return Handled(push_answer(result), fields, LEVELS[result.outcome])
 
     return logged(entry_point, push, logger, project)

@@ -111,8 +111,8 @@ class Destination:
         codes: tuple[tuple[str, str], ...] = (),
         calls: int = 0,
     ) -> Result:
-        """The `Result` of a failed call: the table's verdict, in this destination's reason."""
+        """The `Result` of a failed call: the table's verdict, in this destination's reason, with
+        the destination's `Retry-After` (the push answer passes it on only for a retry)."""
         found = verdict(status, silence=silence, own_format=own_format)
         reason = self.reasons[found]
-        waited = retry_after if found in (Verdict.RATE_LIMITED, Verdict.UNAVAILABLE) else None
-        return Result(found.outcome, reason, detail, status, codes, waited, calls)
+        return Result(found.outcome, reason, detail, status, codes, retry_after, calls)

@@ -102,8 +102,7 @@ def create_handler(
         handle,
         destination=SEGMENT.name,
         verifier=push_verifier(settings),
-        dead_letters=dead_letters
-        or dead_letter_topic(settings, settings.FORWARD_DEAD_LETTER_TOPIC),
+        dead_letters=dead_letters,
         deadlines=BodyDeadlines(settings.BODY_TIMEOUT_SECONDS),
         logger=logger,
         project=settings.GOOGLE_CLOUD_PROJECT,

@@ -68,6 +68,7 @@ def create_handler(
         deadlines=BodyDeadlines(settings.BODY_TIMEOUT_SECONDS),
         logger=logger,
         project=settings.GOOGLE_CLOUD_PROJECT,
+        always={"dry_run": settings.dry_run},
     )
 
 

@@ -65,7 +65,7 @@ def test_a_destination_missing_a_verdict_does_not_start() -> None:
         Destination("wrong", wrong)
 
 
-def test_judge_passes_retry_after_on_only_where_it_means_something() -> None:
+def test_judge_keeps_the_destinations_retry_after() -> None:
     limited = SAASQUATCH.judge(429, "slow down", retry_after=2.5, calls=1)
     assert limited == Result(
         Outcome.RETRY, Reason.SAASQUATCH_RATE_LIMITED, "slow down", 429, (), 2.5, 1
@@ -74,7 +74,7 @@ def test_judge_passes_retry_after_on_only_where_it_means_something() -> None:
     assert (rejected.outcome, rejected.reason, rejected.retry_after) == (
         Outcome.DEAD_LETTERED,
         Reason.SEGMENT_REJECTED,
-        None,
+        9.0,
     )
 
 
