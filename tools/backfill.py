@@ -24,11 +24,11 @@ from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from publisher import Origin, Publisher
+from publisher import Origin, OutgoingMessage, Publisher
 from subscription.ledger import LedgerUnavailable
 from subscription.raw_events import encode_raw_event
 from tools import add_project_argument, add_raw_events_arguments, cause, plural, preflight
@@ -116,7 +116,7 @@ class Backfill:
 
     def __init__(
         self,
-        publisher: Publisher,
+        publisher: Submitting,
         rate: float = 0.0,
         window: int = 2000,
         ledger: LedgerCheck | None = None,
@@ -241,7 +241,21 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class Submitting(Protocol):
+    """backfill's port to the raw-events topic (`Publisher` in production): `submit` hands one
+    message over and returns its future; `resume` un-pauses ordering keys after a failure."""
+
+    @property
+    def ordering(self) -> bool: ...
+
+    def submit(self, message: OutgoingMessage) -> Future: ...
+
+    def resume(self, keys: Iterable[str]) -> None: ...
+
+
+def main(argv: Sequence[str] | None = None, *, topic: Submitting | None = None) -> int:
+    """The command; `topic` replaces the Pub/Sub publisher (the tests' in-memory topic), and
+    with it the check that Pub/Sub can be reached."""
     args = parser().parse_args(argv)
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
@@ -255,14 +269,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     ledger: LedgerCheck | None = None
     if not args.dry_run:
-        problem = preflight()
+        problem = preflight() if topic is None else ""
         if problem:
             print(f"backfill: {problem}", file=sys.stderr)
             return EXIT_FAILED
         ledger, note = ledger_check(args)
         if note:
             print(note, file=sys.stderr)
-    publisher = Publisher(args.project, args.topic, args.ordering, PUBLISH_TIMEOUT)
+    publisher = topic or Publisher(args.project, args.topic, args.ordering, PUBLISH_TIMEOUT)
     code = 0
     for index, path in enumerate(args.files):
         resume_from = args.resume_from if index == 0 else 1
@@ -294,7 +308,7 @@ def _one_file(
     resume_from: int,
     summary: Summary,
     args: argparse.Namespace,
-    publisher: Publisher,
+    publisher: Submitting,
     ledger: LedgerCheck | None,
 ) -> None:
     source = SegmentFile(path)

@@ -16,11 +16,11 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
 from common.settings import ConfigError
+from tools.local_http import LocalServer, QuietHandler, answer_json
 from tools.processes import free_port
 
 from ..factories import envelope, identify
 from ..support.functions import MakeDeliver
-from ..support.local_http import LocalServer, QuietHandler, answer_json
 from ..support.saasquatch_standin import SaaSquatchStandIn
 
 AUDIENCE = "https://deliver-abc123-uc.a.run.app/"

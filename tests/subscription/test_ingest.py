@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from publisher import DIRECT_MIN_MESSAGES, OutgoingMessage, publish_chunks
+from publisher import DIRECT_MIN_MESSAGES
 
 from ..factories import PROJECT, TOKEN
 from ..factories import numbered_identify as identify
@@ -272,13 +272,6 @@ def test_a_large_batch_that_cannot_be_published_is_503_too(
     created = Topic("not-there-either")
     assert client.post("/", json=batch, headers=AUTH).get_json() == {"accepted": len(batch)}
     assert len(created.pull(len(batch))) == len(batch)
-
-
-def test_direct_publishes_stay_under_pubsub_call_limits() -> None:
-    small = [OutgoingMessage(b"x" * 10) for _ in range(2500)]
-    assert [len(chunk) for chunk in publish_chunks(small)] == [1000, 1000, 500]
-    large = [OutgoingMessage(b"x" * (4 * 1024 * 1024)) for _ in range(5)]
-    assert [len(chunk) for chunk in publish_chunks(large)] == [2, 2, 1]
 
 
 def sign(body: bytes, secret: str = "segment-shared") -> str:

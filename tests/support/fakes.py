@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,6 +36,7 @@ class FakeTopic:
         self._ordering = ordering
         self.down = False
         self.calls = 0
+        self.resumed: list[str] = []
         self._lock = threading.Lock()
         self._unpulled: list[Published] = []
         self._count = 0
@@ -57,6 +59,20 @@ class FakeTopic:
                     Published(message.data, dict(message.attributes), key, ids[-1])
                 )
             return ids
+
+    def submit(self, message: OutgoingMessage) -> Future[str]:
+        """One message, as `Publisher.submit` hands it over: a future, done at once (failed
+        while the topic is down)."""
+        future: Future[str] = Future()
+        try:
+            future.set_result(self.publish_all([message])[0])
+        except PublishError as error:
+            future.set_exception(error)
+        return future
+
+    def resume(self, keys: Iterable[str]) -> None:
+        """After a failed ordered publish (nothing is paused here)."""
+        self.resumed.extend(keys)
 
     def pull(self, count: int = 0, timeout: float = 0.0) -> list[Published]:
         """Everything published and not pulled yet (`count` and `timeout` are accepted for the

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-# Re-exported for the tests that still import the server from here; new code imports
-# tools.local_http.
-from tools.local_http import LocalServer, QuietHandler, answer, answer_json
-
-__all__ = ["LocalServer", "QuietHandler", "StandIn", "answer", "answer_json", "google_error"]
+from tools.local_http import LocalServer
 
 
 class StandIn:

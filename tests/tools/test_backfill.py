@@ -1,5 +1,6 @@
-"""Backfill against the real Pub/Sub emulator: every valid message once, bad lines reported,
-resumable after Ctrl-C."""
+"""Backfill: every valid message once, bad lines reported, resumable after Ctrl-C. Behaviour
+on the in-memory topic; the real client (Ctrl-C, a missing topic, no Pub/Sub) on the
+emulator."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from subscription.raw_events import encode_raw_event
 from tools.backfill import main
 
 from ..factories import PROJECT
+from ..support.fakes import FakeTopic
 from ..support.processes import Processes
 from ..support.pubsub import UNREACHABLE_PUBSUB, Pulled, Topic, without_google
 
@@ -45,10 +47,15 @@ def write_export(path: Path, lines: int, bad: dict[int, str] | None = None) -> P
     return path
 
 
-def received_ids(topic: Topic, expected: int) -> Counter[str]:
+def received_ids(topic: Topic | FakeTopic, expected: int) -> Counter[str]:
     pulled = topic.pull(expected, timeout=60)
     pulled += topic.pull(1, timeout=2)  # nothing more should come
     return Counter(json.loads(m.data)["messageId"] for m in pulled)
+
+
+def fake_run(topic: FakeTopic, *args: str) -> int:
+    """The command, publishing to the in-memory topic."""
+    return main([*args, "--project", PROJECT, "--topic", topic.name, "--no-progress"], topic=topic)
 
 
 def run(*args: str) -> int:
@@ -56,11 +63,11 @@ def run(*args: str) -> int:
 
 
 def test_a_gzip_export_is_published_once_per_valid_line_and_bad_lines_are_named(
-    topic: Topic, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    raw_events: FakeTopic, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     export = write_export(tmp_path / "export.jsonl.gz", 10_000, BAD_LINES)
-    assert run(str(export), "--topic", topic.name) == 0
-    ids = received_ids(topic, 10_000 - len(BAD_LINES))
+    assert fake_run(raw_events, str(export)) == 0
+    ids = received_ids(raw_events, 10_000 - len(BAD_LINES))
     expected = {f"bf-{n:07d}" for n in range(1, 10_001) if n not in BAD_LINES}
     assert set(ids) == expected
     assert set(ids.values()) == {1}, "each exactly once"
@@ -70,11 +77,14 @@ def test_a_gzip_export_is_published_once_per_valid_line_and_bad_lines_are_named(
 
 
 def test_messages_are_published_exactly_as_ingest_publishes_them(
-    topic: Topic, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
+    ordered = FakeTopic("raw-events", ordering=True)
     export = write_export(tmp_path / "few.jsonl", 5)
-    assert run(str(export), "--topic", topic.name, "--ordering") == 0
-    for pulled in topic.pull(5):
+    assert fake_run(ordered, str(export), "--ordering") == 0
+    pulled_all = ordered.pull()
+    assert len(pulled_all) == 5
+    for pulled in pulled_all:
         original = json.loads(pulled.data)
         as_ingest = encode_raw_event(original, ordering=True)
         assert pulled.data == as_ingest.data
@@ -83,25 +93,25 @@ def test_messages_are_published_exactly_as_ingest_publishes_them(
         assert pulled.ordering_key == as_ingest.ordering_key == original["userId"]
 
 
-def test_resume_from_publishes_only_the_rest(topic: Topic, tmp_path: Path) -> None:
+def test_resume_from_publishes_only_the_rest(raw_events: FakeTopic, tmp_path: Path) -> None:
     export = write_export(tmp_path / "export.jsonl.gz", 10_000, BAD_LINES)
-    assert run(str(export), "--topic", topic.name, "--resume-from", "6001") == 0
-    ids = received_ids(topic, 4000 - 2)
+    assert fake_run(raw_events, str(export), "--resume-from", "6001") == 0
+    ids = received_ids(raw_events, 4000 - 2)
     assert set(ids) == {f"bf-{n:07d}" for n in range(6001, 10_001) if n not in BAD_LINES}
 
 
-def test_a_json_array_file_streams_too(topic: Topic, tmp_path: Path) -> None:
+def test_a_json_array_file_streams_too(raw_events: FakeTopic, tmp_path: Path) -> None:
     export = tmp_path / "users.json"
     export.write_text(json.dumps([message(n) for n in range(1, 301)], indent=2))
-    assert run(str(export), "--topic", topic.name, "--resume-from", "101") == 0
-    assert set(received_ids(topic, 200)) == {f"bf-{n:07d}" for n in range(101, 301)}
+    assert fake_run(raw_events, str(export), "--resume-from", "101") == 0
+    assert set(received_ids(raw_events, 200)) == {f"bf-{n:07d}" for n in range(101, 301)}
 
 
 def test_dry_run_prints_the_saasquatch_calls_and_publishes_nothing(
-    topic: Topic, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    raw_events: FakeTopic, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     export = write_export(tmp_path / "few.jsonl", 3, {2: "oops"})
-    assert run(str(export), "--topic", topic.name, "--dry-run") == 0
+    assert fake_run(raw_events, str(export), "--dry-run") == 0
     printed = capsys.readouterr()
     assert "mapped 2 messages (dry run: nothing published)" in printed.err
     assert "skipped 1 invalid line: line 2" in printed.err
@@ -109,7 +119,7 @@ def test_dry_run_prints_the_saasquatch_calls_and_publishes_nothing(
     assert [plan["line"] for plan in plans] == [1, 3]
     assert plans[0]["outcome"] == "delivered"
     assert plans[0]["calls"][0]["path"] == "/open/account/user-1/user/user-1/events"
-    assert topic.pull(1, timeout=2) == []
+    assert raw_events.pull() == []
 
 
 def test_missing_files_and_project_are_usage_errors(

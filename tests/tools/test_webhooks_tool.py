@@ -19,9 +19,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from stream.signature import JwsVerifier
+from tools.local_http import LocalServer, QuietHandler, answer_json
 from tools.webhooks import run
 
-from ..support.local_http import LocalServer, QuietHandler, StandIn, answer_json
+from ..support.local_http import StandIn
 from ..support.webhook_signing import JwksStandIn, new_key
 
 TENANT = "test_tenant"
