@@ -63,6 +63,7 @@ class Reason(StrEnum):
     MISSING_EVENT_NAME = "missing_event_name"
     INVALID_EVENT_KEY = "invalid_event_key"
     INVALID_EVENT_DATA = "invalid_event_data"
+    DOT_SEGMENT_ID = "dot_segment_id"
     TIMESTAMP_OUT_OF_WINDOW = "timestamp_out_of_window"
     MAPPING_ERROR = "mapping_error"
     TRANSFORMER_FAILED = "transformer_failed"
@@ -144,6 +145,7 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.MISSING_EVENT_NAME,
         Reason.INVALID_EVENT_KEY,
         Reason.INVALID_EVENT_DATA,
+        Reason.DOT_SEGMENT_ID,
         Reason.TIMESTAMP_OUT_OF_WINDOW,
         Reason.MAPPING_ERROR,
         Reason.TRANSFORMER_FAILED,

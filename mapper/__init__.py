@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from common.outcomes import Outcome, Reason
-from saasquatch.calls import Call, Purpose, user_path
+from saasquatch.calls import Call, DotSegmentId, Purpose, user_path
 
 from .identify import upsert_call
 from .notes import Notes
@@ -67,6 +67,8 @@ def plan_message(message: Any, options: MappingOptions = DEFAULT_OPTIONS, *, now
         return _map(parsed, message, kind, options, now)
     except Undeliverable as error:
         return dead_letter(error.reason, error.detail, message_type=kind)
+    except DotSegmentId as error:
+        return dead_letter(Reason.DOT_SEGMENT_ID, str(error), message_type=kind)
 
 
 def _map(

@@ -55,21 +55,26 @@ class Call:
 _PATH_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
+class DotSegmentId(ValueError):
+    """An id that is `.` or `..`: as a path segment it names another endpoint. Percent-encoding
+    does not help: `%2E%2E` is the same segment to any server that decodes unreserved characters
+    before removing dot segments (RFC 3986 section 6.2.2), and many front ends do. So such an id
+    can never be sent."""
+
+
 def user_path(account: str, user: str) -> str:
-    """`/open/account/{accountId}/user/{userId}`, each id percent-encoded when it needs it."""
-    return f"/open/account/{_segment(account)}/user/{_segment(user)}"
+    """`/open/account/{accountId}/user/{userId}`, each id percent-encoded when it needs it;
+    `DotSegmentId` for an id that is a dot segment."""
+    return f"/open/account/{_segment(account, 'account')}/user/{_segment(user, 'user')}"
 
 
-_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
-def _segment(text: str) -> str:
-    """Percent-encoded path segment; most ids need nothing, and checking is cheaper than quoting.
-
-    `.` and `..` are encoded too: left bare, HTTP clients resolve them (`/user/..` would become
-    another endpoint, called with the tenant's API key)."""
+def _segment(text: str, what: str) -> str:
+    """Percent-encoded path segment; most ids need nothing, and checking is cheaper than quoting."""
     if text in _DOT_SEGMENTS:
-        return _DOT_SEGMENTS[text]
+        raise DotSegmentId(f"the {what} id is {text!r}, a dot segment: it cannot be a path")
     return text if _PATH_SAFE.fullmatch(text) else quote(text, safe="")
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -69,7 +69,9 @@ class SaaSquatchClient:
         self._session.mount("http://", adapter)
 
     def url(self, call: Call) -> str:
-        return self._root + call.path
+        """The call's URL exactly as sent: the root, the path as built, the query encoded."""
+        query = f"?{urlencode(call.params)}" if call.params else ""
+        return self._root + call.path + query
 
     def send(self, call: Call) -> Answer:
         """The answer to `call`, or a `SaaSquatchError` saying why there is none."""
@@ -101,15 +103,17 @@ class SaaSquatchClient:
         if data is not None:
             headers["Content-Type"] = "application/json"
         headers.update(call.headers)
+        url = self.url(call)
+        prepared = self._session.prepare_request(
+            requests.Request(call.method, url, data=data, headers=headers)
+        )
+        # requests re-quotes the URL as it prepares it, un-escaping unreserved characters
+        # (`%2E` becomes `.`): the path goes out byte for byte as it was built instead.
+        prepared.url = url
+        settings = self._session.merge_environment_settings(url, {}, None, None, None)
         try:
-            return self._session.request(
-                call.method,
-                self.url(call),
-                params=call.params or None,
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
+            return self._session.send(
+                prepared, timeout=self._timeout, allow_redirects=False, **settings
             )
         except requests.Timeout:
             raise NoAnswer(NoAnswerKind.TIMEOUT, "no answer within the timeout") from None

@@ -9,7 +9,7 @@ import pytest
 
 from common.secrets import CachePolicy, SecretValue
 from pushes.verdicts import verdict
-from saasquatch.calls import Call, Purpose, user_path
+from saasquatch.calls import Call, DotSegmentId, Purpose, user_path
 from saasquatch.client import FixedApiKey, SaaSquatchClient, basic_auth, parse_retry_after
 from saasquatch.errors import (
     ApiError,
@@ -77,16 +77,34 @@ def test_a_call_is_sent_exactly_as_planned(saasquatch_api: SaaSquatchStandIn) ->
     assert sent.body == call.body
 
 
-@pytest.mark.parametrize(("account", "user"), [("..", ".."), (".", "."), ("..", "a/../..")])
-def test_dot_ids_stay_inside_the_user_endpoint(
-    saasquatch_api: SaaSquatchStandIn, account: str, user: str
+@pytest.mark.parametrize(("account", "user"), [("..", ".."), (".", "."), ("acct", "..")])
+def test_dot_ids_are_refused_before_they_become_a_path(account: str, user: str) -> None:
+    """`..` as an id would climb out of `/open/account/{id}/user/{id}` at any front end that
+    removes dot segments, and percent-encoding does not stop one that decodes `%2E` first."""
+    with pytest.raises(DotSegmentId, match="dot segment"):
+        user_path(account, user)
+
+
+def test_the_path_goes_on_the_wire_exactly_as_built(saasquatch_api: SaaSquatchStandIn) -> None:
+    """requests un-escapes unreserved characters while preparing a URL (`%2E` -> `.`); the client
+    must not: what it built is what the request line carries."""
+    built = "/open/account/%2E%2E/user/a%2Fb%2E~%7E"
+    call = Call(Purpose.DELETE_USER, "DELETE", built, params={"doNotTrack": "false"})
+    with pytest.raises(ApiError):  # the front end routes it nowhere: 404
+        client_for(saasquatch_api).send(call)
+    [sent] = saasquatch_api.requests
+    expected = f"DELETE /api/v1/{TENANT}{built}?doNotTrack=false HTTP/1.1"
+    assert sent.request_line == expected
+
+
+def test_ids_with_dots_inside_stay_inside_the_user_endpoint(
+    saasquatch_api: SaaSquatchStandIn,
 ) -> None:
-    """`..` as an id must not climb out of `/open/account/{id}/user/{id}` (requests would
-    resolve a bare dot segment and send the tenant's API key to another endpoint)."""
-    client_for(saasquatch_api).send(upsert(user, account))
+    """Dots and slashes inside an id are one segment: the front end routes them to the user."""
+    client_for(saasquatch_api).send(upsert("a/../..", "x.."))
     [sent] = saasquatch_api.requests
     assert sent.segments[:4] == ["", "api", "v1", TENANT]
-    assert sent.segments[4:] == ["open", "account", account, "user", user]
+    assert sent.segments[4:] == ["open", "account", "x..", "user", "a/../.."]
 
 
 def test_a_delete_sends_its_query_and_no_body(saasquatch_api: SaaSquatchStandIn) -> None:

@@ -327,3 +327,30 @@ def test_without_a_tenant_deliver_runs_dry(
     out = capsys.readouterr().out
     assert "/api/v1/TENANT_ALIAS/open/account/{accountId}/user/{userId}" in out
     assert "u-1001" not in out
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        identify(userId=".."),
+        identify(traits={"account_id": ".."}),
+        track(userId="."),
+        track(context={"traits": {"accountId": ".."}}),
+        {"type": "delete", "userId": "..", "messageId": "m-del-1"},
+    ],
+    ids=["identify user", "identify account", "track user", "track account", "delete user"],
+)
+def test_a_dot_segment_id_is_dead_lettered_and_never_sent(
+    make_deliver: MakeDeliver,
+    saasquatch_api: SaaSquatchStandIn,
+    dead_lettered: FakeTopic,
+    message: dict[str, Any],
+) -> None:
+    """`..` as an id would reach another endpoint with the tenant's API key at any front end
+    that removes dot segments (the stand-in does, as real ones do)."""
+    answer = make_deliver(HONOR_DELETE="true").post("/", json=envelope(message))
+    assert answer.json == {"outcome": "dead_lettered", "reason": "dot_segment_id"}
+    assert saasquatch_api.requests == []
+    [letter] = dead_lettered.pull()
+    assert letter.attributes["reason"] == "dot_segment_id"
+    assert json.loads(letter.data) == message

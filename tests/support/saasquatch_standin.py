@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -28,15 +29,32 @@ TENANT = "test_abc123"
 API_KEY = "TEST_sq_5e1f0c7a9b"
 
 
+def front_end_path(raw: str) -> str:
+    """The path a real front end routes: unreserved characters decoded (`%2E` is `.`, RFC 3986
+    section 6.2.2.2), then dot segments removed (section 5.2.4), as many proxies, load balancers
+    and frameworks do before a request reaches the application."""
+    decoded = re.sub("%2[Ee]", ".", raw)
+    output: list[str] = []
+    for segment in decoded.split("/")[1:]:
+        if segment == "..":
+            if output:
+                output.pop()
+        elif segment != ".":
+            output.append(segment)
+    trailing = "/" if decoded.endswith(("/.", "/..")) else ""
+    return "/" + "/".join(output) + trailing
+
+
 @dataclass
 class Recorded:
     method: str
-    path: str  # as sent, percent-encoding included, without the query
+    path: str  # as the front end routes it (`front_end_path`), without the query
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
     status: int = 0  # what the stand-in answered (0 while still answering)
     client_port: int = 0  # tells connections apart
+    request_line: str = ""  # the raw request line, byte for byte as the client sent it
 
     @property
     def segments(self) -> list[str]:
@@ -243,11 +261,12 @@ class SaaSquatchStandIn(StandIn):
                     body = raw
                 request = Recorded(
                     self.command,
-                    split.path,
+                    front_end_path(split.path),
                     parse_qs(split.query),
                     dict(self.headers),
                     body,
                     client_port=self.client_address[1],
+                    request_line=self.requestline,
                 )
                 with stand_in._lock:
                     stand_in.requests.append(request)
