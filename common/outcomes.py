@@ -64,6 +64,7 @@ class Reason(StrEnum):
     INVALID_EVENT_KEY = "invalid_event_key"
     INVALID_EVENT_DATA = "invalid_event_data"
     DOT_SEGMENT_ID = "dot_segment_id"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     TIMESTAMP_OUT_OF_WINDOW = "timestamp_out_of_window"
     MAPPING_ERROR = "mapping_error"
     TRANSFORMER_FAILED = "transformer_failed"
@@ -146,6 +147,7 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.INVALID_EVENT_KEY,
         Reason.INVALID_EVENT_DATA,
         Reason.DOT_SEGMENT_ID,
+        Reason.IDEMPOTENCY_KEY_REUSED,
         Reason.TIMESTAMP_OUT_OF_WINDOW,
         Reason.MAPPING_ERROR,
         Reason.TRANSFORMER_FAILED,

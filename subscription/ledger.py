@@ -56,7 +56,9 @@ class Entry:
 
 
 class Ledger(Protocol):
-    def has(self, tenant: str, idempotency_key: str) -> bool: ...
+    """deliver's port to the ledger (`FirestoreLedger` in production)."""
+
+    def find(self, tenant: str, idempotency_key: str) -> Entry | None: ...
 
     def record(self, entry: Entry, when: datetime) -> None: ...
 
@@ -103,12 +105,23 @@ class FirestoreLedger:
         except Exception as error:
             raise LedgerUnavailable(_why(error)) from None
 
-    def has(self, tenant: str, idempotency_key: str) -> bool:
+    def find(self, tenant: str, idempotency_key: str) -> Entry | None:
+        """The entry filed under the key, or None."""
         try:
             found = self._documents().document(document_id(tenant, idempotency_key))
-            return bool(found.get(retry=self._retry, timeout=self._timeout).exists)
+            snapshot = found.get(retry=self._retry, timeout=self._timeout)
         except Exception as error:  # any failure of the client: never a guess
             raise LedgerUnavailable(_why(error)) from None
+        if not snapshot.exists:
+            return None
+        stored = snapshot.to_dict() or {}
+        return Entry(
+            str(stored.get("tenant", "")),
+            str(stored.get("idempotencyKey", "")),
+            str(stored.get("accountId", "")),
+            str(stored.get("userId", "")),
+            str(stored.get("eventKey", "")),
+        )
 
     def record(self, entry: Entry, when: datetime) -> None:
         document = {
@@ -189,11 +202,18 @@ def execute_once(
         return Checked(execute(plan, send))
     looked_up = needs_check(plan, origin, now, check_after)
     try:
-        if looked_up and ledger.has(tenant, entry.idempotency_key):
-            found = "in the delivery ledger: SaaSquatch accepted this event before"
-            return Checked(Result(Outcome.DELIVERED, Reason.ALREADY_IN_LEDGER, found), True)
+        found = ledger.find(tenant, entry.idempotency_key) if looked_up else None
     except LedgerUnavailable as error:
         return Checked(Result(Outcome.RETRY, Reason.LEDGER_UNAVAILABLE, str(error)), True)
+    if found == entry:
+        said = "in the delivery ledger: SaaSquatch accepted this event before"
+        return Checked(Result(Outcome.DELIVERED, Reason.ALREADY_IN_LEDGER, said), True)
+    if found is not None:
+        # The key was used by another event (another user, account or event): not a repeat,
+        # and not safe to send under a key SaaSquatch may still connect with the other one.
+        differ = ", ".join(_differences(found, entry))
+        said = f"the ledger has this idempotency key for another event ({differ} differ)"
+        return Checked(Result(Outcome.DEAD_LETTERED, Reason.IDEMPOTENCY_KEY_REUSED, said), True)
     result = execute(plan, send)
     if result.outcome is not Outcome.DELIVERED:
         return Checked(result, looked_up)
@@ -205,3 +225,20 @@ def execute_once(
         failed = replace(result, outcome=Outcome.RETRY, reason=Reason.LEDGER_UNAVAILABLE)
         return Checked(replace(failed, detail=detail), looked_up)
     return Checked(result, looked_up)
+
+
+_IDENTIFYING = {
+    "tenant": "tenant",
+    "account": "account_id",
+    "user": "user_id",
+    "event key": "event_key",
+}
+
+
+def _differences(stored: Entry, current: Entry) -> list[str]:
+    """Which identifying fields of two entries under one key differ (names, for the detail)."""
+    return [
+        label
+        for label, attribute in _IDENTIFYING.items()
+        if getattr(stored, attribute) != getattr(current, attribute)
+    ]

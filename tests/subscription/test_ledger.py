@@ -5,6 +5,7 @@ the Firestore emulator (and against a closed port)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from tools.emulator import FirestoreEmulator
 from tools.processes import free_port
 
 from ..factories import EMAIL, PROJECT, envelope, identify, track
-from ..support.fakes import FakeLedger
+from ..support.fakes import FakeLedger, FakeTopic
 from ..support.functions import MakeDeliver
 from ..support.saasquatch_standin import TENANT, SaaSquatchStandIn, is_events
 
@@ -197,4 +198,47 @@ def test_a_ledger_that_is_down_is_a_retry_before_any_call(
     ledger.down = True
     old = with_fake_ledger.post("/", json=envelope(old_track("m-ledger-0009")))
     assert (old.status_code, old.json["reason"]) == (503, "ledger_unavailable")
+    assert saasquatch_api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "differ"),
+    [
+        ({"userId": "u-2002"}, "account, user"),  # a solo account is the user's own
+        ({"context": {"traits": {"account_id": "acct-9"}}}, "account"),
+        ({"event": "Order Shipped"}, "event key"),
+    ],
+)
+def test_a_key_reused_by_another_event_is_dead_lettered_not_acknowledged(
+    with_fake_ledger: Any,
+    saasquatch_api: SaaSquatchStandIn,
+    dead_lettered: FakeTopic,
+    changes: dict[str, Any],
+    differ: str,
+) -> None:
+    """User A's purchase with messageId X is delivered; a two-day-old event of someone else
+    reusing X is not a repeat: it must not be answered `already_in_ledger` and vanish."""
+    saasquatch_api.add_user("u-1001", "u-1001")
+    first = old_track("m-reused-0001")
+    assert with_fake_ledger.post("/", json=envelope(first)).json["outcome"] == "delivered"
+    saasquatch_api.reset()
+    other = old_track("m-reused-0001", **changes)
+    answer = with_fake_ledger.post("/", json=envelope(other))
+    assert answer.json == {"outcome": "dead_lettered", "reason": "idempotency_key_reused"}
+    assert saasquatch_api.requests == []
+    [letter] = dead_lettered.pull()
+    assert json.loads(letter.data) == other
+    assert letter.attributes["detail"].endswith(f"({differ} differ)")
+
+
+def test_the_real_ledger_tells_a_reused_key_from_a_repeat(
+    with_ledger: Any, saasquatch_api: SaaSquatchStandIn
+) -> None:
+    first = old_track("m-reused-0002")
+    assert with_ledger.post("/", json=envelope(first)).json["outcome"] == "delivered"
+    saasquatch_api.reset()
+    again = with_ledger.post("/", json=envelope(first, {"origin": "replay"}))
+    assert again.json["reason"] == "already_in_ledger"
+    other = with_ledger.post("/", json=envelope(old_track("m-reused-0002", userId="u-7")))
+    assert other.json["reason"] == "idempotency_key_reused"
     assert saasquatch_api.requests == []

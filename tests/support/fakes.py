@@ -90,11 +90,11 @@ class FakeLedger:
     down: bool = False
     lookups: int = 0
 
-    def has(self, tenant: str, idempotency_key: str) -> bool:
+    def find(self, tenant: str, idempotency_key: str) -> Entry | None:
         self.lookups += 1
         if self.down:
             raise LedgerUnavailable("the fake ledger is down")
-        return (tenant, idempotency_key) in self.entries
+        return self.entries.get((tenant, idempotency_key))
 
     def record(self, entry: Entry, when: datetime) -> None:
         if self.down:
