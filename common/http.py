@@ -97,6 +97,12 @@ def json_answer(
     )
 
 
+# What may surround a header's value or a token: HTTP's optional white space (and the line ends
+# a pasted secret brings). Never `str.strip()`'s Unicode spaces: a token ending in U+00A0 is
+# another token.
+OWS = " \t\r\n"
+
+
 def require_method(method: str, allowed: Sequence[str] = ("POST",)) -> None:
     if method not in allowed:
         methods = ", ".join(allowed)
@@ -117,13 +123,13 @@ def bearer_token(header: str | None, challenge: str, required: str, schemes: str
 
     if not header:
         raise unauthorized(Reason.MISSING_CREDENTIALS, f"missing Authorization header: {required}")
-    scheme, _, token = header.strip().partition(" ")
+    scheme, _, token = header.strip(OWS).partition(" ")
     if scheme.lower() != "bearer":
         # Not even the scheme is repeated: a token sent without one would be echoed.
         raise unauthorized(
             Reason.MALFORMED_CREDENTIALS, f"unsupported authorization scheme: use {schemes}"
         )
-    token = token.strip()
+    token = token.strip(OWS)
     if not token:
         raise unauthorized(Reason.MALFORMED_CREDENTIALS, "empty bearer token")
     return token

@@ -42,7 +42,7 @@ def secret_manager_fetch(endpoint: str = "", timeout: float = 5.0) -> Fetch:
     def fetch(version: str) -> str:
         # One attempt with a short timeout: the verifier decides when to try again.
         response = _client().access_secret_version(name=version, retry=None, timeout=timeout)
-        return response.payload.data.decode("utf-8").strip()
+        return response.payload.data.decode("utf-8").strip(" \t\r\n")  # echo's newline
 
     return fetch
 

@@ -1,4 +1,5 @@
-"""The body shapes (dialects) Segment sends, and strict JSON. Pure: no HTTP, no I/O.
+"""The body shapes (dialects) Segment sends. Pure: no HTTP, no I/O (strict JSON itself is
+`common.strict_json`).
 
 Shapes: one message (an object), a JSON array of messages (Webhooks Actions batching), or an HTTP
 API envelope `{"batch": [...], "context": {...}, "integrations": {...}}`. ingest, the backfill
@@ -8,7 +9,6 @@ here.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 ENVELOPE_KEYS = ("context", "integrations")  # merged into each item's, one level deep
@@ -19,22 +19,9 @@ MAX_MERGED_KEYS = 1_000_000
 EXPECTED = "a Segment message, an array of them or a batch"
 
 
-class NotJson(ValueError):
-    """Text the JSON parser takes but JSON (and so every consumer downstream) does not."""
-
-
 def reject_constant(name: str) -> Any:
     """`parse_constant` for strict JSON: `NaN` and `Infinity` are JavaScript, not JSON."""
-    raise NotJson(f"{name} is not JSON")
-
-
-def finite_float(text: str) -> float:
-    """`parse_float` that refuses what only fits as infinity (`1e999`): it cannot be published
-    as JSON again, nor sent anywhere."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise NotJson(f"the number {text[:24]} is too large")
-    return value
+    raise ValueError(f"{name} is not JSON")
 
 
 class BodyError(ValueError):
@@ -42,40 +29,47 @@ class BodyError(ValueError):
 
 
 def messages_from_body(body: Any) -> list[dict[str, Any]]:
-    """Split a Segment request body into messages.
+    """Split a Segment request body into messages (`items_from_body`), every item an object."""
+    items = items_from_body(body)
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BodyError(f"item {index} is not a JSON object")
+    return items
+
+
+def items_from_body(body: Any) -> list[Any]:
+    """Split a Segment request body into its items, whatever each item is (ingest judges them
+    one by one: one bad item must not cost the others).
 
     Accepted: one message (object), a JSON array of messages (Webhooks Actions batching), or an
     HTTP API envelope `{"batch": [...], "context": {...}, "integrations": {...}, "sentAt": ...}`
-    whose `context`/`integrations` are merged into each item's, one level deep, the item's keys
-    winning, and whose `sentAt` goes to each item without one. Anything else in the envelope
-    (an SDK's `writeKey`) is dropped.
+    whose `context`/`integrations` are merged into each object item's, one level deep, the
+    item's keys winning, and whose `sentAt` goes to each item without one. Anything else in the
+    envelope (an SDK's `writeKey`) is dropped.
     """
     if isinstance(body, list):
-        items = body
-    elif isinstance(body, dict) and "batch" in body and "type" not in body:
+        return body
+    if isinstance(body, dict) and "batch" in body and "type" not in body:
         items = body["batch"]
         if not isinstance(items, list):
             raise BodyError('"batch" must be an array of messages')
         envelope = {key: body[key] for key in ENVELOPE_KEYS if isinstance(body.get(key), dict)}
         times = {key: body[key] for key in ENVELOPE_TIMES if isinstance(body.get(key), str)}
-        if envelope or times:
-            if not all(isinstance(item, dict) for item in items):
-                raise BodyError("every item of the batch must be a JSON object")
-            copies = len(items) * sum(len(outer) for outer in envelope.values())
-            if copies > MAX_MERGED_KEYS:
-                raise BodyError(
-                    f"the envelope's context and integrations would be copied into {len(items)} "
-                    f"items ({copies} keys): send smaller batches or a smaller envelope"
-                )
-            items = [_merge_envelope(envelope, times, item) for item in items]
-    elif isinstance(body, dict):
+        if not (envelope or times):
+            return items
+        copies = len(items) * sum(len(outer) for outer in envelope.values())
+        if copies > MAX_MERGED_KEYS:
+            raise BodyError(
+                f"the envelope's context and integrations would be copied into {len(items)} "
+                f"items ({copies} keys): send smaller batches or a smaller envelope"
+            )
+        return [
+            _merge_envelope(envelope, times, item) if isinstance(item, dict) else item
+            for item in items
+        ]
+    if isinstance(body, dict):
         return [body]
-    else:
-        raise BodyError("body must be a JSON object, an array of objects or a batch envelope")
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise BodyError(f"item {index} is not a JSON object")
-    return items
+    raise BodyError("body must be a JSON object, an array of objects or a batch envelope")
 
 
 def _merge_envelope(

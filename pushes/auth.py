@@ -14,6 +14,7 @@ passes it. Anywhere else a token without its signature is worthless and refused.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -165,10 +166,10 @@ class PushVerifier:
         if self._audience not in (audiences if isinstance(audiences, list) else [audiences]):
             raise _unauthorized("invalid token: wrong audience")
         now = self._clock()
-        try:
-            expires, issued = float(claims["exp"]), float(claims["iat"])
-        except (KeyError, TypeError, ValueError):
-            raise _unauthorized("invalid token: malformed") from None
+        expires, issued = claims.get("exp"), claims.get("iat")
+        if not all(_is_time(value) for value in (expires, issued)):
+            # Not a number of seconds: `1e999` or NaN would never expire.
+            raise _unauthorized("invalid token: malformed")
         if expires + CLOCK_SKEW_SECONDS < now:
             raise _unauthorized("invalid token: expired")
         if issued - CLOCK_SKEW_SECONDS > now:
@@ -194,6 +195,13 @@ class PushVerifier:
                     continue  # Google may have rotated its keys since we cached them
                 raise _unauthorized(f"invalid token: {_why(error)}") from None
         raise _unauthorized("invalid token")
+
+
+def _is_time(value: Any) -> bool:
+    """A JWT time (NumericDate): a finite number, not a bool or a string."""
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    )
 
 
 # google-auth's messages, shortened for the answer and the log.

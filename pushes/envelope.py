@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from common import strict_json
 from common.http import Refusal
 from common.outcomes import Reason
 
@@ -72,14 +72,12 @@ def parse_envelope(raw: bytes) -> PushEnvelope:
 
 
 def decode_json_object(data: bytes) -> dict[str, Any]:
-    """The pushed message's data as a JSON object in UTF-8 (a Segment message for deliver, a
-    SaaSquatch webhook for forward), or `MalformedMessage`."""
+    """The pushed message's data as a JSON object, read as strict JSON (`common.strict_json`):
+    a Segment message for deliver, a SaaSquatch webhook for forward; or `MalformedMessage`."""
     try:
-        message = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise MalformedMessage("message data is not UTF-8") from None
-    except (ValueError, RecursionError):
-        raise MalformedMessage("message data is not JSON") from None
+        message = strict_json.loads(data)
+    except strict_json.NotJson as error:
+        raise MalformedMessage(f"message data: {error}") from None
     if not isinstance(message, dict):
         raise MalformedMessage(f"message data is a JSON {type(message).__name__}, not an object")
     return message

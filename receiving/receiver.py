@@ -31,6 +31,7 @@ class Accepted:
 
     messages: Sequence[OutgoingMessage]
     fields: Mapping[str, Any] = field(default_factory=dict)
+    answer: Mapping[str, Any] | None = None  # the 200's body; `{"accepted": n}` by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ def receiver(
     logger: logging.Logger,
     project: str,
 ) -> Handler:
-    """The request handler: 200 `{"accepted": n}` only once Pub/Sub confirmed every message."""
+    """The request handler: 200 (`{"accepted": n}`) only once Pub/Sub confirmed every
+    message."""
 
     def receive(request: flask.Request) -> Handled:
         require_method(request.method, steps.methods)
@@ -73,6 +75,7 @@ def receiver(
         accepted = steps.accept(request, raw, checked)
         publish_or_retry(topic, accepted.messages)
         fields = {"outcome": Outcome.ACCEPTED, **accepted.fields}
-        return Handled(json_answer(200, {"accepted": len(accepted.messages)}), fields)
+        answer = accepted.answer or {"accepted": len(accepted.messages)}
+        return Handled(json_answer(200, answer), fields)
 
     return logged(entry_point, receive, logger, project)

@@ -7,11 +7,9 @@ the header. The body is published byte for byte: the forward side reads what was
 
 from __future__ import annotations
 
-import json
-
 import flask
 
-from common import logs
+from common import logs, strict_json
 from common.deadlines import BodyDeadlines
 from common.http import Refusal, RetryLater
 from common.outcomes import Reason
@@ -29,9 +27,9 @@ EXPECTED = "a SaaSquatch webhook (a JSON object with id and type)"
 def parse_webhook(raw: bytes) -> tuple[str, str]:
     """The webhook's (id, type), or a 400 saying what is missing."""
     try:
-        webhook = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise Refusal(Reason.INVALID_BODY, f"not JSON: send {EXPECTED}") from None
+        webhook = strict_json.loads(raw)  # a UTF-8 BOM is dropped here and by forward alike
+    except strict_json.NotJson as error:
+        raise Refusal(Reason.INVALID_BODY, f"{error}: send {EXPECTED}") from None
     if not isinstance(webhook, dict):
         raise Refusal(Reason.INVALID_BODY, f"not an object: send {EXPECTED}")
     webhook_id, kind = webhook.get("id"), webhook.get("type")

@@ -12,7 +12,7 @@ import binascii
 import hmac
 from collections.abc import Sequence
 
-from common.http import Refusal, bearer_token
+from common.http import OWS, Refusal, bearer_token
 from common.outcomes import Reason
 from common.secrets import CachePolicy, Fetch, SecretCache
 
@@ -26,9 +26,9 @@ def presented_token(header: str | None) -> str:
 
     Nothing of the header's value is ever repeated in the answer (or the log line it makes).
     """
-    scheme, _, credentials = (header or "").strip().partition(" ")
+    scheme, _, credentials = (header or "").strip(OWS).partition(" ")
     if scheme.lower() == "basic":
-        return _basic_user(credentials.strip())
+        return _basic_user(credentials.strip(OWS))
     return bearer_token(header, CHALLENGE, REQUIRED, schemes="Bearer or Basic")
 
 

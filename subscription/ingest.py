@@ -24,7 +24,7 @@ from publisher import OutgoingMessage, Publisher, Topic
 from receiving.receiver import Accepted, Body, Receiver, receiver
 
 from .arrival import complete, path_type
-from .body import parse_messages
+from .body import SetAside, parse_messages
 from .credentials import CHALLENGE, TokenVerifier, presented_token
 from .ingest_settings import IngestSettings
 from .raw_events import encode_raw_event
@@ -54,6 +54,16 @@ def encoded_within(
             )
         outgoing.append(encoded)
     return outgoing
+
+
+# The attribute that marks an item ingest set aside (its value says why): deliver dead-letters
+# such a message as `malformed_message`, keeping this attribute for the operator.
+INVALID_ITEM_ATTRIBUTE = "invalidItem"
+
+
+def set_aside_message(item: SetAside) -> OutgoingMessage:
+    """An item that cannot be a message, as its text, for deliver to dead-letter."""
+    return OutgoingMessage(item.text, {INVALID_ITEM_ATTRIBUTE: item.why[:256]})
 
 
 class TokenStore(Protocol):
@@ -104,14 +114,23 @@ def create_handler(
             )
 
     def accept(request: flask.Request, raw: bytes, _: None) -> Accepted:
-        messages = parse_messages(raw)
+        items = parse_messages(raw)
         if settings.SEGMENT_SHARED_SECRET:
             check_signature(
                 settings.SEGMENT_SHARED_SECRET, request.headers.get("X-Signature"), raw, CHALLENGE
             )
+        messages = items.messages
         complete(messages, path_type(request.path), datetime.now(UTC))
         outgoing = encoded_within(messages, topic.ordering, PUBLISHED_PER_BODY_BYTE * limit)
-        return Accepted(outgoing, {"count": len(messages)})
+        # Set aside, but published all the same: deliver dead-letters them, with why.
+        outgoing += [set_aside_message(item) for item in items.set_aside]
+        fields: dict[str, Any] = {"count": len(outgoing)}
+        if items.set_aside:
+            fields["invalid"] = len(items.set_aside)
+            fields["invalid_why"] = sorted({item.why for item in items.set_aside})[:5]
+            answer = {"accepted": len(outgoing), "invalid": len(items.set_aside)}
+            return Accepted(outgoing, fields, answer)
+        return Accepted(outgoing, fields)
 
     steps = Receiver(METHODS, Body(limit, EXPECTED, decode=True), authenticate, accept)
     return receiver(

@@ -284,6 +284,11 @@ def test_behind_cloud_run_an_invokers_own_token_is_403(
         ({"iat": int(time.time()) + 600}, "not valid yet"),
         ({"iss": "https://evil.example"}, "not issued by Google"),
         ({"exp": "soon"}, "malformed"),
+        ({"exp": str(int(time.time()) + 600)}, "malformed"),  # a string is not a NumericDate
+        ({"exp": float("inf")}, "malformed"),  # 1e999: it would never expire
+        ({"exp": float("nan")}, "malformed"),  # every comparison with NaN is false
+        ({"iat": float("-inf")}, "malformed"),
+        ({"exp": True}, "malformed"),
     ],
 )
 def test_behind_cloud_run_the_claims_are_still_checked(

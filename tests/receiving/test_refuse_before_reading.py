@@ -3,6 +3,8 @@ neither reads nor buffers what the client still sends (functions-framework would
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tools.emulator import Emulator
@@ -55,3 +57,26 @@ def test_a_method_not_accepted_is_answered_before_the_body(ingest: Served) -> No
     assert b"Allow: POST, PUT, PATCH" in answer.head
     assert answer.json()["reason"] == "method_not_allowed"
     assert answer.closed
+
+
+@pytest.mark.parametrize("around", [b"\xa0", b"\xc2\xa0", b"\xe3\x80\x80"])
+def test_a_token_is_compared_exactly_but_for_ascii_white_space(
+    ingest: Served, around: bytes
+) -> None:
+    """`str.strip()` would take U+00A0 (and other Unicode spaces) off a token: a token that is
+    not byte for byte the configured one is wrong. HTTP's own white space is fine."""
+    body = b'{"type":"identify","userId":"u-1"}'
+
+    def send(token: bytes) -> Answer:
+        head = (
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + token + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", ingest.port), timeout=30) as conn:
+            conn.sendall(head + body)
+            return read_answer(conn)
+
+    refused = send(TOKEN.encode() + around)
+    assert (refused.status, refused.json()["reason"]) == (401, "wrong_token")
+    assert send(TOKEN.encode() + b" \t").status == 200

@@ -260,3 +260,37 @@ def test_v1_track_and_v1_identify_without_type_are_delivered_as_such(
     (event,) = [r for r in saasquatch_api.requests if is_events(r) and r.status == 200]
     assert [e["key"] for e in event.body["events"]] == ["signedUp"]
     assert pipeline.dead_letters.pull(1, timeout=2) == []
+
+
+def test_a_batch_with_one_bad_item_delivers_the_rest_and_dead_letters_it(
+    processes: Processes,
+    emulator: Emulator,
+    deliver_server: Served,
+    saasquatch_api: SaaSquatchStandIn,
+) -> None:
+    """Over real sockets, served: ingest -> emulator -> deliver. An item with `NaN` (which
+    JavaScript's `JSON.stringify` never writes, but a careless sender does) is dead-lettered as
+    its text, with why; the good items of the same batch reach SaaSquatch."""
+    pipeline = Pipeline(emulator, deliver_server.url)
+    ingest = processes.serve("ingest", ingest_env(emulator, RAW_TOPIC))
+    bad = b'{"type":"identify","userId":"u-bad","traits":{"score":NaN}}'
+    good = [{"type": "identify", "userId": f"u-{n}", "traits": {"plan": "pro"}} for n in range(3)]
+    body = (
+        b"["
+        + b",".join(
+            [json.dumps(good[0]).encode(), bad, *map(str.encode, map(json.dumps, good[1:]))]
+        )
+        + b"]"
+    )
+    answer = requests.post(ingest.url, data=body, headers=BEARER, timeout=10)
+    assert (answer.status_code, answer.json()) == (200, {"accepted": 4, "invalid": 1})
+    [letter] = pipeline.dead_letters.pull(1, timeout=30)
+    assert letter.data == bad
+    assert letter.attributes["reason"] == "malformed_message"
+    assert letter.attributes["invalidItem"] == "NaN is not JSON"
+    assert saasquatch_api.wait_for(
+        lambda: (
+            {r.body.get("id") for r in saasquatch_api.requests if is_upsert(r)}
+            >= {"u-0", "u-1", "u-2"}
+        )
+    )
