@@ -199,9 +199,7 @@ class PushVerifier:
 
 def _is_time(value: Any) -> bool:
     """A JWT time (NumericDate): a finite number, not a bool or a string."""
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # google-auth's messages, shortened for the answer and the log.
