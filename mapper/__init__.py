@@ -99,7 +99,13 @@ def _identify(
     segments = identify_segments(raw, options, notes)
     transformed = {"segments": segments} if segments else None
     call = upsert_call(parsed, user, parsed.traits, notes, transformed)
-    return Plan(Outcome.DELIVERED, message_type="identify", calls=(call,), notes=notes.lines())
+    return Plan(
+        Outcome.DELIVERED,
+        message_type="identify",
+        calls=(call,),
+        notes=notes.lines(),
+        note_counts=notes.summary(),
+    )
 
 
 def _delete(

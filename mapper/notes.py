@@ -34,6 +34,16 @@ class Notes:
     def invalid_values(self) -> tuple[str, ...]:
         return tuple(self._groups.get(INVALID_VALUES, ()))
 
+    def summary(self) -> tuple[str, ...]:
+        """The lines as a log may hold them: each heading with how many names it had (names
+        are the sender's own text: a property name can be an email address)."""
+        if not self._groups:
+            return ()
+        return tuple(
+            f"{heading}: {len(items)}" if items else heading
+            for heading, items in self._groups.items()
+        )
+
     def lines(self) -> tuple[str, ...]:
         if not self._groups:  # the usual case
             return ()

@@ -35,6 +35,7 @@ class Plan:
     calls: tuple[Call, ...] = ()
     upsert_on_missing_user: Call | None = None
     notes: tuple[str, ...] = ()
+    note_counts: tuple[str, ...] = ()  # `notes` without the names, for the log line
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"outcome": str(self.outcome)}

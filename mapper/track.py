@@ -190,4 +190,5 @@ def map_track(
         calls=calls,
         upsert_on_missing_user=fallback,
         notes=notes.lines(),
+        note_counts=notes.summary(),
     )

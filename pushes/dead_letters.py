@@ -98,7 +98,7 @@ def settle(envelope: PushEnvelope, result: Result, dead_letters: Topic) -> Resul
         pushed.attributes,
         reason=result.reason or Reason.UNKNOWN,
         when=datetime.now(UTC),
-        detail=result.detail,
+        detail=f"{result.detail}: {result.quoted}" if result.quoted else result.detail,
         status=result.status,
         codes=result.codes,
         source_message_id=pushed.message_id,

@@ -25,6 +25,9 @@ class Result:
     retry_after: float | None = None
     calls: int = 0
     destination_ms: float | None = None  # time spent waiting for the destination, all calls
+    # The destination's own words (an error message that may quote what it was sent): kept
+    # with the dead letter for the operator, never written to a log line.
+    quoted: str | None = None
 
 
 def code_attribute(field: str) -> str:

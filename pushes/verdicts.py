@@ -110,9 +110,12 @@ class Destination:
         retry_after: float | None = None,
         codes: tuple[tuple[str, str], ...] = (),
         calls: int = 0,
+        quoted: str | None = None,
     ) -> Result:
         """The `Result` of a failed call: the table's verdict, in this destination's reason, with
         the destination's `Retry-After` (the push answer passes it on only for a retry)."""
         found = verdict(status, silence=silence, own_format=own_format)
         reason = self.reasons[found]
-        return Result(found.outcome, reason, detail, status, codes, retry_after, calls)
+        return Result(
+            found.outcome, reason, detail, status, codes, retry_after, calls, quoted=quoted
+        )

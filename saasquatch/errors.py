@@ -29,7 +29,10 @@ class ApiError(SaaSquatchError):
         rs_code: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"SaaSquatch answered {status_code}: {message}")
+        # Said without SaaSquatch's own text, which may quote what it was sent (names, values):
+        # that is `message`, for the dead letter, never for a log line.
+        codes = ", ".join(code for code in (api_error_code, rs_code) if code)
+        super().__init__(f"SaaSquatch answered {status_code}" + (f" ({codes})" if codes else ""))
         self.message = message
         self.status_code = status_code
         self.status = status_code

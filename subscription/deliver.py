@@ -79,7 +79,7 @@ def plan_fields(plan: Plan, dry_run: bool) -> dict[str, Any]:
         "event_key": plan.event_key,
         "idempotency_key": plan.idempotency_key,
         "dry_run": dry_run,
-        "notes": list(plan.notes) if plan.notes else None,
+        "notes": list(plan.note_counts) if plan.note_counts else None,
     }
     return {name: value for name, value in fields.items() if value is not None}
 

@@ -167,7 +167,15 @@ def _failed(sender: _Sender, error: SaaSquatchError) -> Result:
             reason = Reason.USER_NOT_FOUND_AFTER_UPSERT
         else:
             reason = Reason.USER_NOT_FOUND
-        return Result(reason.outcome, reason, detail, error.status, codes, calls=sender.calls)
+        return Result(
+            reason.outcome,
+            reason,
+            detail,
+            error.status,
+            codes,
+            calls=sender.calls,
+            quoted=api.message if api else None,
+        )
     return SAASQUATCH.judge(
         error.status,
         detail,
@@ -176,4 +184,5 @@ def _failed(sender: _Sender, error: SaaSquatchError) -> Result:
         retry_after=error.retry_after if status_retried(error.status, api is not None) else None,
         codes=codes,
         calls=sender.calls,
+        quoted=api.message if api else None,
     )

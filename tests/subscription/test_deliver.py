@@ -3,6 +3,7 @@ its stand-in), dead letters on the in-memory topic (the real client once, on the
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,13 @@ import pytest
 from ..factories import EMAIL, PROJECT, envelope, identify, track
 from ..support.fakes import FakeTopic
 from ..support.functions import MakeDeliver
-from ..support.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn, is_events
+from ..support.saasquatch_standin import (
+    API_KEY,
+    TENANT,
+    SaaSquatchStandIn,
+    error_body,
+    is_events,
+)
 
 
 def log_lines(out: str) -> list[dict[str, Any]]:
@@ -263,7 +270,8 @@ def test_one_log_line_per_message_with_its_outcome_and_no_secrets(
     assert line["outcome"] == "delivered"
     assert line["reason"] == "user_created"
     assert line["message_type"] == "track"
-    assert line["event_key"] == "signedUp"
+    # A sender's text (the event name) is a hash in the log: printf %s signedUp | sha256sum
+    assert line["event_key"] == "sha256:" + hashlib.sha256(b"signedUp").hexdigest()[:12]
     assert line["idempotency_key"] == "m-log-00001"
     assert line["saasquatch_status"] == 200
     assert line["calls"] == 3
@@ -290,8 +298,11 @@ def test_a_failure_detail_from_saasquatch_is_logged_without_the_email(
     [line] = deliver_lines(out)
     assert (line["outcome"], line["reason"]) == ("dead_lettered", "user_not_found")
     assert line["severity"] == "ERROR"
-    assert "No user with id p***@initech.com" in line["detail"]
-    assert EMAIL not in out
+    # SaaSquatch's own words quote the id: never in the log, only with the dead letter.
+    assert line["detail"] == "track_event: SaaSquatch answered 404 (USER_NOT_FOUND, RS014)"
+    assert "No user with id" not in out and EMAIL not in out
+    [letter] = dead_lettered.pull()
+    assert f"No user with id {EMAIL}" in letter.attributes["detail"]
 
 
 def test_dry_run_logs_the_exact_calls_and_sends_nothing(
@@ -354,3 +365,40 @@ def test_a_dot_segment_id_is_dead_lettered_and_never_sent(
     [letter] = dead_lettered.pull()
     assert letter.attributes["reason"] == "dot_segment_id"
     assert json.loads(letter.data) == message
+
+
+def test_nothing_a_sender_wrote_reaches_the_log_even_when_saasquatch_quotes_it(
+    make_deliver: MakeDeliver,
+    saasquatch_api: SaaSquatchStandIn,
+    dead_lettered: FakeTopic,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SaaSquatch's validation errors quote the request: a stand-in that echoes the whole body
+    back. Names, an avatar URL, a card number, a password, a token put in a property, a
+    property name and an event name that are someone's email: none of it in the log line."""
+    secrets = {
+        "firstName": "Evelyn",
+        "imageUrl": "https://cdn.example/private/evelyn.png",
+        "card": "4111 1111 1111 1111",
+        "password": "hunter2-Correct-Horse",
+        "token": "seg-7f3c9a1e-live-token",
+    }
+    echo = lambda request: error_body(  # noqa: E731
+        400, f"invalid request {json.dumps(request.body)}", "INVALID", "RS002"
+    )
+    saasquatch_api.fail(400, body=echo, match=is_events)
+    saasquatch_api.add_user("u-echo", "u-echo")
+    message = track(
+        userId="u-echo",
+        event="eve.private@victim.example",
+        properties={**secrets, "eve.private@victim.example": [1, 2]},
+    )
+    answer = make_deliver().post("/", json=envelope(message))
+    assert answer.json == {"outcome": "dead_lettered", "reason": "saasquatch_rejected"}
+    out = capsys.readouterr().out
+    [line] = deliver_lines(out)
+    assert line["detail"] == "track_event: SaaSquatch answered 400 (INVALID, RS002)"
+    for text in [*secrets.values(), "eve.private", "evePrivate", "victim"]:
+        assert text not in out, text
+    [letter] = dead_lettered.pull()
+    assert "hunter2-Correct-Horse" in letter.attributes["detail"]  # the operator's copy

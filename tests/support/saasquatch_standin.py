@@ -189,7 +189,8 @@ class SaaSquatchStandIn(StandIn):
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.status is not None:
-                return fault.status, fault.body, fault.headers
+                body = fault.body(request) if callable(fault.body) else fault.body
+                return fault.status, body, fault.headers
         elif self.chaos is not None:
             status, delay = self.chaos.draw()
             time.sleep(delay)
