@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import threading
 from collections.abc import Mapping
 
 
@@ -19,13 +20,25 @@ def stop_on_interrupt() -> None:
 
     Set explicitly: a shell that starts a command in the background (a script, `make`, CI) hands
     it SIGINT set to "ignore", and Python then installs no handler of its own.
+
+    Only the first signal interrupts: the stop then runs to its end. A signal to the whole
+    process group (`kill -TERM -- -PGID`) reaches the command twice, once from the sender and
+    once from `make` passing it on, and the second must not break the cleanup in half (what
+    is still left then is the watchdog's to stop).
     """
+    _stopping.clear()
     signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
 
 
+_stopping = threading.Event()
+
+
 def _interrupted(_signum: int, _frame: object) -> None:
+    if _stopping.is_set():
+        return
+    _stopping.set()
     raise KeyboardInterrupt
 
 

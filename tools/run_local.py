@@ -161,12 +161,14 @@ def say_segment(line: str) -> None:
 
 
 def sample_curl(ingest_url: str, token: str) -> str:
+    """The sample's curl command; `$INGEST_TOKEN` stays a variable for the shell to fill in."""
+    header = f"Authorization: Bearer {token}"
     return " ".join(
         [
             "curl -sS -X POST",
             shlex.quote(ingest_url),
             "-H",
-            shlex.quote(f"Authorization: Bearer {token}"),
+            f'"{header}"' if token.startswith("$") else shlex.quote(header),
             "-H 'Content-Type: application/json'",
             "--data-binary",
             shlex.quote(f"@{SAMPLE}"),
@@ -228,7 +230,9 @@ def serve(stack: ExitStack, settings: Settings, ports: Ports) -> int:
     start_emulator(stack, watchdog, firestore)
     env = service_env(settings, pubsub, firestore)
     layouts = provision_topics(settings, ports, env, pubsub)
-    jwks = stack.enter_context(LocalJwks(Path(tempfile.mkdtemp(prefix="segment-saasquatch-"))))
+    # The local signing key lives as long as the run: its folder goes with the stop.
+    key_folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="segment-saasquatch-"))
+    jwks = stack.enter_context(LocalJwks(Path(key_folder)))
     segment = None if settings.own_write_key else stack.enter_context(LocalSegment(say_segment))
     services = start_services(stack, watchdog, ports, service_envs(env, jwks, segment))
     for service in services.values():
@@ -353,7 +357,9 @@ def print_banner(
             f"at {config.SAASQUATCH_BASE_URL}"
         )
     ingest_url = services["ingest"].url
-    token = (settings.ingest.ingest_tokens or [LOCAL_TOKEN])[0]
+    # A token of your own is never printed: the banner and the sample name the variable.
+    own = settings.ingest.INGEST_TOKEN not in ("", LOCAL_TOKEN)
+    token = "$INGEST_TOKEN" if own else LOCAL_TOKEN
     dead_letters = layouts["deliver"].dead_letter_subscription_name
     webhook_url = services["saasquatch_webhook"].url
     lines = [
