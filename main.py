@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import functions_framework
 
+from common import server
 from common.request_log import Handler
 from common.settings import ConfigError
 
@@ -59,6 +60,7 @@ def __getattr__(name: str) -> Handler:
     """Build a target on first lookup, then keep it as a plain module attribute."""
     if name not in _TARGETS:
         raise AttributeError(f"module 'main' has no attribute {name!r}")
+    server.harden()  # the limits functions-framework's gunicorn starts without
     try:
         handler = _TARGETS[name]()
     except ConfigError as problem:

@@ -10,8 +10,10 @@ knows about Segment or Pub/Sub.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import socket
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import flask
@@ -61,19 +63,50 @@ class EarlyAnswer(Exception):
     def status(self) -> int:
         return self.reason.status
 
-    def answer(self) -> flask.Response:
+    def answer(self, connection: socket.socket | None = None) -> flask.Response:
+        """The JSON answer. When the body was not read, the answer is streamed (functions-
+        framework drains a body it was not asked to stream) and, once written, `connection`
+        (the client's socket) is shut both ways: gunicorn keeps a connection alive whatever the
+        answer says, and would then read the unread body, however slowly it drips, before the
+        thread is free again. Shut, the next byte the client sends ends the connection."""
         content = {"error": self.message, "reason": self.reason}
         if not self.unread:
             return json_answer(self.status, content, self.headers)
-        # functions-framework drains the request body after the function unless the response is
-        # streamed; gunicorn closes the connection after a `Connection: close` answer.
         body = json.dumps(content).encode()
         return flask.Response(
-            iter([body]),
+            _ThenShut(body, connection),
             status=self.status,
             headers={**self.headers, "Connection": "close", "Content-Length": str(len(body))},
             mimetype="application/json",
         )
+
+
+class _ThenShut:
+    """A body of one chunk; when the server closes it (after writing it: WSGI's `close`), the
+    connection is shut for reading and writing."""
+
+    def __init__(self, body: bytes, connection: socket.socket | None) -> None:
+        self._body = body
+        self._connection = connection
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._body
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(OSError):  # the client may be gone already
+                self._connection.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def before_the_body() -> Iterator[None]:
+    """Whatever early answer is raised inside is marked `unread`: the body has not been read,
+    so the answer goes out at once and the connection is closed, whichever check refused."""
+    try:
+        yield
+    except EarlyAnswer as answer:
+        answer.unread = True
+        raise
 
 
 class Refusal(EarlyAnswer):

@@ -62,7 +62,7 @@ def trace_fields(header: str | None, project: str) -> dict[str, str]:
 # as a hash, so lines can be matched without holding it; free text that may quote one (a detail,
 # an error) is bounded and has emails, addresses and key-like strings masked.
 HASHED_FIELDS = frozenset({"event_key"})
-MASKED_FIELDS = frozenset({"detail", "error"})
+MASKED_FIELDS = frozenset({"detail"})
 MASKED_CHARS = 500
 
 

@@ -59,7 +59,7 @@ def logged(
             }
             if refusal.detail:
                 fields["detail"] = refusal.detail
-            handled = Handled(refusal.answer(), fields, level)
+            handled = Handled(refusal.answer(request.environ.get("gunicorn.socket")), fields, level)
         except Exception:
             logger.exception(
                 "%s failed", entry_point, extra={"fields": {"entry_point": entry_point}}

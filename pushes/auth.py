@@ -30,7 +30,14 @@ import requests
 from google.oauth2 import id_token
 
 from common.deadlines import BodyDeadlines
-from common.http import Refusal, RetryLater, bearer_token, read_body, require_method
+from common.http import (
+    Refusal,
+    RetryLater,
+    bearer_token,
+    before_the_body,
+    read_body,
+    require_method,
+)
 from common.outcomes import Reason
 
 from .envelope import MAX_PUSH_BYTES, PushEnvelope, parse_envelope
@@ -237,6 +244,7 @@ def read_push(
     refusal: what every push consumer does first."""
     require_method(request.method)
     if verifier is not None:
-        verifier.verify(request.headers.get("Authorization"))
+        with before_the_body():
+            verifier.verify(request.headers.get("Authorization"))
     raw = read_body(request, MAX_PUSH_BYTES, "a Pub/Sub push envelope", deadlines)
     return parse_envelope(raw)

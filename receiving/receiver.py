@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 import flask
 
 from common.deadlines import BodyDeadlines
-from common.http import json_answer, read_body, require_method
+from common.http import before_the_body, json_answer, read_body, require_method
 from common.outcomes import Outcome
 from common.request_log import Handled, Handler, logged
 from publisher import OutgoingMessage, Topic
@@ -69,7 +69,8 @@ def receiver(
 
     def receive(request: flask.Request) -> Handled:
         require_method(request.method, steps.methods)
-        checked = steps.authenticate(request)
+        with before_the_body():
+            checked = steps.authenticate(request)
         body = steps.body
         raw = read_body(request, body.limit, body.expected, deadlines, decode=body.decode)
         accepted = steps.accept(request, raw, checked)
