@@ -27,6 +27,7 @@ from ingest_throughput import PROJECT, TOKEN, TOPIC, ingest_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from subscription.body import MAX_CONTAINERS, MAX_ITEMS
 from subscription.ingest_settings import IngestSettings
 from tests.factories import actions_event
 from tools.emulator import running_emulator
@@ -52,6 +53,32 @@ def largest_batch() -> bytes:
         count -= 1
         body = json.dumps([actions_event(n) for n in range(count)], separators=(",", ":")).encode()
     return body
+
+
+def most_objects() -> bytes:
+    """The worst body the counts let through: MAX_ITEMS items that together open just under
+    MAX_CONTAINERS objects and arrays, padded with text up to the limit."""
+    # Each item opens itself, its properties and the list too; the batch is one more.
+    per_item = (MAX_CONTAINERS - 1) // MAX_ITEMS - 3
+    pad = (LIMIT - MAX_CONTAINERS * 4) // MAX_ITEMS - 120
+    items = [
+        {
+            "type": "track",
+            "userId": f"u-{n}",
+            "event": "E",
+            "messageId": f"m-{n}",
+            "properties": {"nested": [{}] * per_item, "pad": "x" * max(pad, 0)},
+        }
+        for n in range(MAX_ITEMS)
+    ]
+    body = json.dumps(items, separators=(",", ":")).encode()
+    assert len(body) <= LIMIT, len(body)
+    return body
+
+
+def empty_objects() -> bytes:
+    """The body that took ingest to 1.2 GB before the counts: `[{},{},...]` up to the limit."""
+    return b"[" + b",".join([b"{}"] * ((LIMIT - 2) // 3)) + b"]"
 
 
 def bomb() -> bytes:
@@ -90,6 +117,35 @@ def main() -> None:
                 rows.append(
                     [
                         f"{threads} x {len(body) / 2**20:.2f} MiB ({events:,} events)",
+                        answered,
+                        f"{floor:,.0f}",
+                        f"{peak:,.0f}",
+                        f"{(peak - floor) / threads:,.0f}",
+                    ]
+                )
+        for name, worst in (
+            (f"most objects let through: {MAX_ITEMS:,} items", most_objects()),
+            ("8 MiB of [{},{},...] (2.8 million objects)", empty_objects()),
+        ):
+            threads = int(args.threads.split(",")[-1])
+            with serving("ingest", {**env, "THREADS": str(threads)}) as url:
+                requests.post(url, json=actions_event(0), headers=headers, timeout=30)
+                floor = peak_mib(url)
+                with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+                    answers = list(
+                        pool.map(
+                            lambda _, data=worst: requests.post(
+                                url, data=data, headers=headers, timeout=120
+                            ),
+                            range(threads),
+                        )
+                    )
+                statuses = collections.Counter(a.status_code for a in answers)
+                answered = ", ".join(f"{n} x {status}" for status, n in sorted(statuses.items()))
+                peak = peak_mib(url)
+                rows.append(
+                    [
+                        f"{threads} x {name} ({len(worst) / 2**20:.2f} MiB)",
                         answered,
                         f"{floor:,.0f}",
                         f"{peak:,.0f}",

@@ -35,9 +35,22 @@ class Items:
     set_aside: list[SetAside] = field(default_factory=list)
 
 
+# What one request may build, counted before it is built: memory follows the number of objects
+# and arrays far more than the body's size. A Segment batch of 4,000 rich events opens about
+# 60,000; the measured worst case within the cap is in docs/deploy.md (bench/ingest_memory.py).
+MAX_CONTAINERS = 250_000
+MAX_ITEMS = 10_000
+
+
 def parse_messages(raw: bytes) -> Items:
     """The body's messages and the items set aside, or a 400 saying what is wrong with the body
-    as a whole (in our words, never the parser's exception or advice)."""
+    as a whole (in our words, never the parser's exception or advice); a 413 past the counts
+    above."""
+    if strict_json.containers(raw, MAX_CONTAINERS) > MAX_CONTAINERS:
+        raise Refusal(
+            Reason.BODY_TOO_LARGE,
+            f"the body holds more than {MAX_CONTAINERS} objects and arrays: send smaller batches",
+        )
     try:
         parsed = strict_json.loads_items(raw)
     except strict_json.NotJson as error:
@@ -46,6 +59,9 @@ def parse_messages(raw: bytes) -> Items:
         items = items_from_body(parsed.value)
     except BodyError as error:
         raise _invalid(str(error)) from None
+    if len(items) > MAX_ITEMS:
+        message = f"the body holds {len(items)} items; at most {MAX_ITEMS} are taken at once"
+        raise Refusal(Reason.BODY_TOO_LARGE, message)
     found = Items()
     for index, item in enumerate(items):
         why = strict_json.fault(item) if parsed.suspect else None

@@ -9,6 +9,7 @@ import tracemalloc
 import zlib
 from pathlib import Path
 
+import pytest
 import requests
 
 from subscription.ingest_settings import IngestSettings
@@ -128,3 +129,38 @@ def test_an_envelope_context_copied_into_every_item_is_bounded(
         assert "envelope" in answer.get_json()["error"]
         assert peak < 8 * len(data) + 2 * LIMIT, f"peak {peak / 2**20:.0f} MiB"
     assert raw_events.pull() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[" + b",".join([b"{}"] * 1_500_000) + b"]", "more than 250000 objects and arrays"),
+        (b"[" + b",".join([b"[[]]"] * 800_000) + b"]", "more than 250000 objects and arrays"),
+        (b"[" + b",".join([b'"ab"'] * 20_000) + b"]", "20000 items; at most 10000"),
+    ],
+    ids=["empty objects", "nested arrays", "many small items"],
+)
+def test_what_a_body_would_build_is_counted_before_it_is_built(
+    make_ingest: MakeIngest, raw_events: FakeTopic, body: bytes, says: str
+) -> None:
+    """Memory follows the objects a body opens, not its bytes: 8 MiB of `[{},{},...]` took
+    ingest to 1.2 GB. Counted on the bytes (outside strings), refused before parsing."""
+    tracemalloc.start()
+    answer = make_ingest().post("/", data=body, headers=AUTH)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (answer.status_code, answer.get_json()["reason"]) == (413, "body_too_large")
+    assert says in answer.get_json()["error"]
+    assert raw_events.pull() == []
+    if "objects" in says:
+        # Parsed, 1.5 million objects would take over 100 MiB; refused first, the peak is the
+        # test client's copies of the body.
+        assert peak < 60 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_braces_inside_strings_are_not_counted(
+    make_ingest: MakeIngest, raw_events: FakeTopic
+) -> None:
+    message = {"type": "track", "userId": "u", "event": "E", "properties": {"t": "{[" * 200_000}}
+    answer = make_ingest().post("/", json=message, headers=AUTH)
+    assert answer.get_json() == {"accepted": 1}
