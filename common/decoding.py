@@ -46,7 +46,7 @@ def decoded_body(
         return raw
     if coding not in GZIP and coding != DEFLATE:
         raise UnsupportedEncoding(
-            f"Content-Encoding {coding[:32]!r} is not supported: send gzip, deflate or none"
+            "this Content-Encoding is not supported: send gzip, deflate or none"
         )
     return _inflate(stream, coding, limit, declared)
 

@@ -139,7 +139,9 @@ OWS = " \t\r\n"
 def require_method(method: str, allowed: Sequence[str] = ("POST",)) -> None:
     if method not in allowed:
         methods = ", ".join(allowed)
-        message = f"method {method[:16]!r} is not accepted: use {methods}"
+        # The sender's own text is not repeated (it would reach the log line too).
+        known = method if method in ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS") else ""
+        message = f"method {known or '(other)'} is not accepted: use {methods}"
         raise Refusal(Reason.METHOD_NOT_ALLOWED, message, {"Allow": methods}, unread=True)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 _TRACE_KEY = "logging.googleapis.com/trace"
+MAX_TRACEBACK_CHARS = 16_000
 
 
 class _JsonFormatter(logging.Formatter):
@@ -19,7 +20,9 @@ class _JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {"severity": record.levelname, "message": record.getMessage()}
         entry.update(safe_fields(getattr(record, "fields", {})))
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            # Bounded (its end names the error): a RecursionError's traceback ran to 1.3 MB,
+            # past Cloud Logging's 256 KB entry limit.
+            entry["exception"] = self.formatException(record.exc_info)[-MAX_TRACEBACK_CHARS:]
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

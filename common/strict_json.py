@@ -43,7 +43,10 @@ def containers(raw: bytes, cap: int) -> int:
     bound = raw.count(b"{") + raw.count(b"[")
     if bound <= cap:
         return bound
-    outside = _STRINGS.sub(b"", raw)
+    # The sentinel closes a string left open at the end (a trailing backslash escapes its
+    # space): every match then succeeds, so the work is one pass. Without it, each quote of an
+    # unterminated string would be tried to the end of the body: quadratic time.
+    outside = _STRINGS.sub(b"", raw + b' "')
     return outside.count(b"{") + outside.count(b"[")
 
 
@@ -149,16 +152,36 @@ def item_text(value: Any) -> bytes:
     return _write(value).encode("utf-8", "surrogateescape")
 
 
+class _Text(str):
+    """Text already written (punctuation, a name): put out as it is."""
+
+
 def _write(value: Any) -> str:
-    if isinstance(value, Refused):
-        return value.text
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_string(k)}:{_write(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_write(inner) for inner in value) + "]"
-    return json.dumps(value)
+    """JSON text for `value`, without recursion: an item may nest as deep as the parser
+    allowed, which is deeper than Python's own stack."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Text):
+            out.append(item)
+        elif isinstance(item, Refused):
+            out.append(item.text)
+        elif isinstance(item, str):
+            out.append(_string(item))
+        elif isinstance(item, dict):
+            parts: list[Any] = [_Text("{")]
+            for index, (key, inner) in enumerate(item.items()):
+                parts += [_Text(("," if index else "") + _string(key) + ":"), inner]
+            stack.extend(reversed([*parts, _Text("}")]))
+        elif isinstance(item, list):
+            parts = [_Text("[")]
+            for index, inner in enumerate(item):
+                parts += [_Text(","), inner] if index else [inner]
+            stack.extend(reversed([*parts, _Text("]")]))
+        else:
+            out.append(json.dumps(item))
+    return "".join(out)
 
 
 def _string(text: str) -> str:

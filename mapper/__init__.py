@@ -81,7 +81,9 @@ def _map(
     if kind in IGNORED_TYPES:
         return ignored(Reason.UNSUPPORTED_TYPE, kind)
     if kind is None or kind not in ROUTES:
-        return dead_letter(Reason.UNKNOWN_TYPE, f"type {kind!r} is not a Segment message type")
+        # The type is the sender's text: said by its shape (the dead letter holds the message).
+        shown = "no type" if kind is None else f"a type of {len(kind)} characters"
+        return dead_letter(Reason.UNKNOWN_TYPE, f"{shown}, not a Segment message type")
     if parsed.excludes_saasquatch():
         return ignored(Reason.EXCLUDED_BY_INTEGRATIONS, kind)
     user = parsed.user_id

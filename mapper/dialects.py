@@ -9,6 +9,7 @@ here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 ENVELOPE_KEYS = ("context", "integrations")  # merged into each item's, one level deep
@@ -37,39 +38,55 @@ def messages_from_body(body: Any) -> list[dict[str, Any]]:
     return items
 
 
-def items_from_body(body: Any) -> list[Any]:
-    """Split a Segment request body into its items, whatever each item is (ingest judges them
-    one by one: one bad item must not cost the others).
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A body's items as sent, and what its envelope gives each object item (`merged`)."""
+
+    items: list[Any]
+    envelope: dict[str, dict[str, Any]] = field(default_factory=dict)
+    times: dict[str, str] = field(default_factory=dict)
+
+    def merged(self, item: Any) -> Any:
+        """`item` with the envelope's `context`/`integrations` merged in, one level deep (the
+        item's keys winning), and its `sentAt` when the item has none; other items as they
+        are."""
+        if not (self.envelope or self.times) or not isinstance(item, dict):
+            return item
+        return _merge_envelope(self.envelope, self.times, item)
+
+
+def split_body(body: Any) -> Batch:
+    """A Segment request body's items and envelope, or `BodyError`.
 
     Accepted: one message (object), a JSON array of messages (Webhooks Actions batching), or an
-    HTTP API envelope `{"batch": [...], "context": {...}, "integrations": {...}, "sentAt": ...}`
-    whose `context`/`integrations` are merged into each object item's, one level deep, the
-    item's keys winning, and whose `sentAt` goes to each item without one. Anything else in the
-    envelope (an SDK's `writeKey`) is dropped.
+    HTTP API envelope `{"batch": [...], "context": {...}, "integrations": {...}, "sentAt": ...}`.
+    Anything else in the envelope (an SDK's `writeKey`) is dropped.
     """
     if isinstance(body, list):
-        return body
+        return Batch(body)
     if isinstance(body, dict) and "batch" in body and "type" not in body:
         items = body["batch"]
         if not isinstance(items, list):
             raise BodyError('"batch" must be an array of messages')
         envelope = {key: body[key] for key in ENVELOPE_KEYS if isinstance(body.get(key), dict)}
         times = {key: body[key] for key in ENVELOPE_TIMES if isinstance(body.get(key), str)}
-        if not (envelope or times):
-            return items
         copies = len(items) * sum(len(outer) for outer in envelope.values())
         if copies > MAX_MERGED_KEYS:
             raise BodyError(
                 f"the envelope's context and integrations would be copied into {len(items)} "
                 f"items ({copies} keys): send smaller batches or a smaller envelope"
             )
-        return [
-            _merge_envelope(envelope, times, item) if isinstance(item, dict) else item
-            for item in items
-        ]
+        return Batch(items, envelope, times)
     if isinstance(body, dict):
-        return [body]
+        return Batch([body])
     raise BodyError("body must be a JSON object, an array of objects or a batch envelope")
+
+
+def items_from_body(body: Any) -> list[Any]:
+    """A Segment request body's items, each merged with the envelope (`split_body`), whatever
+    each item is."""
+    batch = split_body(body)
+    return [batch.merged(item) for item in batch.items]
 
 
 def _merge_envelope(

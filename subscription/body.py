@@ -17,7 +17,7 @@ from typing import Any
 from common import strict_json
 from common.http import Refusal
 from common.outcomes import Reason
-from mapper.dialects import BodyError, items_from_body
+from mapper.dialects import BodyError, split_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +42,10 @@ MAX_CONTAINERS = 250_000
 MAX_ITEMS = 10_000
 
 
-def parse_messages(raw: bytes) -> Items:
+def parse_messages(raw: bytes, budget: int) -> Items:
     """The body's messages and the items set aside, or a 400 saying what is wrong with the body
     as a whole (in our words, never the parser's exception or advice); a 413 past the counts
-    above."""
+    above, or when the envelope copied into every item would pass `budget` bytes."""
     if strict_json.containers(raw, MAX_CONTAINERS) > MAX_CONTAINERS:
         raise Refusal(
             Reason.BODY_TOO_LARGE,
@@ -56,21 +56,35 @@ def parse_messages(raw: bytes) -> Items:
     except strict_json.NotJson as error:
         raise _invalid(str(error)) from None
     try:
-        items = items_from_body(parsed.value)
+        batch = split_body(parsed.value)
     except BodyError as error:
         raise _invalid(str(error)) from None
-    if len(items) > MAX_ITEMS:
-        message = f"the body holds {len(items)} items; at most {MAX_ITEMS} are taken at once"
+    if len(batch.items) > MAX_ITEMS:
+        message = f"the body holds {len(batch.items)} items; at most {MAX_ITEMS} are taken at once"
         raise Refusal(Reason.BODY_TOO_LARGE, message)
+    # The envelope is judged once (it is the same for every item), and its copies are costed
+    # by their bytes before a single one is made.
+    shared = {**batch.envelope, **batch.times}
+    why = strict_json.fault(shared) if parsed.suspect and shared else None
+    if why:
+        raise _invalid(f"the batch envelope is not valid JSON: {why}")
+    copied = len(strict_json.item_text(shared)) * len(batch.items) if shared else 0
+    if copied > budget:
+        raise Refusal(
+            Reason.BODY_TOO_LARGE,
+            f"the messages are over {budget} bytes once each batch item has the "
+            "envelope's context: send smaller batches or a smaller envelope context",
+        )
     found = Items()
-    for index, item in enumerate(items):
+    for index, item in enumerate(batch.items):
         why = strict_json.fault(item) if parsed.suspect else None
         if why is None and not isinstance(item, dict):
             why = f"item {index} is a JSON {_kind(item)}, not an object"
         if why is None:
-            found.messages.append(item)
+            found.messages.append(batch.merged(item))
         else:
-            found.set_aside.append(SetAside(index, strict_json.item_text(item), why))
+            text = strict_json.item_text(batch.merged(item))
+            found.set_aside.append(SetAside(index, text, why))
     return found
 
 

@@ -72,10 +72,14 @@ def create_handler(
     )
 
 
+SEGMENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias", "delete", None})
+
+
 def plan_fields(plan: Plan, dry_run: bool) -> dict[str, Any]:
     """What deliver's log line says of the message: names and ids, never values."""
     fields: dict[str, Any] = {
-        "message_type": plan.message_type,
+        # The type is the sender's text unless it is one Segment defines.
+        "message_type": plan.message_type if plan.message_type in SEGMENT_TYPES else "other",
         "event_key": plan.event_key,
         "idempotency_key": plan.idempotency_key,
         "dry_run": dry_run,

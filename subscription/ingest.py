@@ -39,20 +39,22 @@ PUBLISHED_PER_BODY_BYTE = 2
 
 
 def encoded_within(
-    messages: list[dict[str, Any]], ordering: bool, budget: int
+    messages: list[dict[str, Any]], ordering: bool, budget: int, spent: int = 0
 ) -> list[OutgoingMessage]:
-    """Every message encoded, or a 413 as soon as they pass `budget` bytes together."""
-    outgoing, total = [], 0
-    for message in messages:
-        encoded = encode_raw_event(message, ordering)
-        total += len(encoded.data)
+    """Every message encoded, or a 413 as soon as they pass `budget` bytes together (with the
+    `spent` bytes of what else the request publishes)."""
+    outgoing, total = [], spent
+    for message in [None, *messages]:
+        if message is not None:
+            encoded = encode_raw_event(message, ordering)
+            total += len(encoded.data)
+            outgoing.append(encoded)
         if total > budget:
             raise Refusal(
                 Reason.BODY_TOO_LARGE,
                 f"the messages are over {budget} bytes once each batch item has the "
                 "envelope's context: send smaller batches or a smaller envelope context",
             )
-        outgoing.append(encoded)
     return outgoing
 
 
@@ -114,16 +116,20 @@ def create_handler(
             )
 
     def accept(request: flask.Request, raw: bytes, _: None) -> Accepted:
-        items = parse_messages(raw)
+        budget = PUBLISHED_PER_BODY_BYTE * limit
+        items = parse_messages(raw, budget)
         if settings.SEGMENT_SHARED_SECRET:
             check_signature(
                 settings.SEGMENT_SHARED_SECRET, request.headers.get("X-Signature"), raw, CHALLENGE
             )
         messages = items.messages
         complete(messages, path_type(request.path), datetime.now(UTC))
-        outgoing = encoded_within(messages, topic.ordering, PUBLISHED_PER_BODY_BYTE * limit)
-        # Set aside, but published all the same: deliver dead-letters them, with why.
-        outgoing += [set_aside_message(item) for item in items.set_aside]
+        # Set aside, but published all the same (deliver dead-letters them, with why); their
+        # text counts against the same budget as the messages.
+        set_aside = [set_aside_message(item) for item in items.set_aside]
+        spent = sum(len(message.data) for message in set_aside)
+        outgoing = encoded_within(messages, topic.ordering, budget, spent)
+        outgoing += set_aside
         fields: dict[str, Any] = {"count": len(outgoing)}
         if items.set_aside:
             fields["invalid"] = len(items.set_aside)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
+import threading
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from common.strict_json import containers
 from subscription.ingest_settings import IngestSettings
 from tools.emulator import Emulator
 
@@ -164,3 +167,70 @@ def test_braces_inside_strings_are_not_counted(
     message = {"type": "track", "userId": "u", "event": "E", "properties": {"t": "{[" * 200_000}}
     answer = make_ingest().post("/", json=message, headers=AUTH)
     assert answer.get_json() == {"accepted": 1}
+
+
+def test_counting_an_unterminated_string_is_one_pass() -> None:
+    """An open string full of escaped quotes made the count try every quote to the end of the
+    body: 40,000 of them took 24 s, 8 MiB would take hours. Bounded far above one pass."""
+    body = b"[" * 250_001 + b'"' + b'\\"' * 2_000_000
+    counted: list[int] = []
+    worker = threading.Thread(target=lambda: counted.append(containers(body, 250_000)), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert counted == [250_001]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        # Set-aside items carry the merged context: 1,000 copies of 100 KB.
+        (
+            b'{"batch":['
+            + b",".join([b'{"x":NaN}'] * 1000)
+            + b'],"context":{"k":"'
+            + b"A" * 100_000
+            + b'"}}',
+            413,
+            "envelope's context",
+        ),
+        # No bad item needed: 2,000 copies of a 1 MB context, refused before any is made.
+        (
+            b'{"writeKey":NaN,"batch":['
+            + b",".join(b'{"type":"track","event":"e","userId":"u%d"}' % n for n in range(2000))
+            + b'],"context":{"k":"'
+            + b"A" * 1_000_000
+            + b'"}}',
+            413,
+            "envelope's context",
+        ),
+        # What every item would get is judged once: a bad envelope is the body's fault.
+        (b'{"batch":[{"type":"identify","userId":"u"}],"context":{"x":NaN}}', 400, "envelope"),
+    ],
+    ids=["set-aside copies", "copies before completing", "bad envelope"],
+)
+def test_the_envelope_is_judged_and_costed_once(
+    make_ingest: MakeIngest, raw_events: FakeTopic, body: bytes, status: int, says: str
+) -> None:
+    answer = make_ingest().post("/", data=body, headers=AUTH)
+    assert answer.status_code == status, answer.get_json()
+    assert says in answer.get_json()["error"]
+    assert raw_events.pull() == []
+
+
+def test_a_deeply_nested_bad_item_is_set_aside_not_a_500(
+    make_ingest: MakeIngest, raw_events: FakeTopic
+) -> None:
+    """Writing the item back as text recursed two frames per level: a bad item nested 9,000
+    deep (which the served parser took) was a RecursionError, a 500, and so Segment retried the
+    good items with it for ever."""
+    deep = b"[" * 9000 + b"NaN" + b"]" * 9000
+    good = json.dumps(actions_event(1)).encode()
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(12_000)  # room for the parser, as the served process had
+    try:
+        answer = make_ingest().post("/", data=b"[" + good + b"," + deep + b"]", headers=AUTH)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert (answer.status_code, answer.get_json()) == (200, {"accepted": 2, "invalid": 1})
+    [bad] = [m for m in raw_events.pull() if "invalidItem" in m.attributes]
+    assert bad.data == deep
