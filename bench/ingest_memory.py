@@ -87,6 +87,32 @@ def bomb() -> bytes:
     return b"".join(compressor.compress(zeros) for _ in range(1024)) + compressor.flush()
 
 
+def at_once(
+    env: dict[str, str], threads: int, name: str, data: bytes, headers: dict[str, str]
+) -> list[str]:
+    """A fresh server; `threads` requests of `data` at once; the row of what it cost."""
+    with serving("ingest", env) as url:
+        requests.post(url, json=actions_event(0), headers=headers, timeout=30).raise_for_status()
+        floor = peak_mib(url)
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: requests.post(url, data=data, headers=headers, timeout=120),
+                    range(threads),
+                )
+            )
+        statuses = collections.Counter(a.status_code for a in answers)
+        answered = ", ".join(f"{n} x {status}" for status, n in sorted(statuses.items()))
+        peak = peak_mib(url)
+    return [
+        f"{threads} x {name}",
+        answered,
+        f"{floor:,.0f}",
+        f"{peak:,.0f}",
+        f"{(peak - floor) / threads:,.0f}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="8,16,32")
@@ -99,59 +125,18 @@ def main() -> None:
         os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
         pubsub_v1.PublisherClient().create_topic(name=f"projects/{PROJECT}/topics/{TOPIC}")
         env = ingest_env(emulator.host)
-        for threads in [int(t) for t in args.threads.split(",")]:
-            with serving("ingest", {**env, "THREADS": str(threads)}) as url:
-                small = requests.post(url, json=actions_event(0), headers=headers, timeout=30)
-                small.raise_for_status()
-                floor = peak_mib(url)
-                with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-                    answers = list(
-                        pool.map(
-                            lambda _: requests.post(url, data=body, headers=headers, timeout=120),
-                            range(threads),
-                        )
-                    )
-                statuses = collections.Counter(a.status_code for a in answers)
-                answered = ", ".join(f"{n} x {status}" for status, n in sorted(statuses.items()))
-                peak = peak_mib(url)
-                rows.append(
-                    [
-                        f"{threads} x {len(body) / 2**20:.2f} MiB ({events:,} events)",
-                        answered,
-                        f"{floor:,.0f}",
-                        f"{peak:,.0f}",
-                        f"{(peak - floor) / threads:,.0f}",
-                    ]
-                )
+        cases = [
+            (threads, f"{len(body) / 2**20:.2f} MiB ({events:,} events)", body)
+            for threads in [int(t) for t in args.threads.split(",")]
+        ]
+        most = int(args.threads.split(",")[-1])
         for name, worst in (
             (f"most objects let through: {MAX_ITEMS:,} items", most_objects()),
             ("8 MiB of [{},{},...] (2.8 million objects)", empty_objects()),
         ):
-            threads = int(args.threads.split(",")[-1])
-            with serving("ingest", {**env, "THREADS": str(threads)}) as url:
-                requests.post(url, json=actions_event(0), headers=headers, timeout=30)
-                floor = peak_mib(url)
-                with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-                    answers = list(
-                        pool.map(
-                            lambda _, data=worst: requests.post(
-                                url, data=data, headers=headers, timeout=120
-                            ),
-                            range(threads),
-                        )
-                    )
-                statuses = collections.Counter(a.status_code for a in answers)
-                answered = ", ".join(f"{n} x {status}" for status, n in sorted(statuses.items()))
-                peak = peak_mib(url)
-                rows.append(
-                    [
-                        f"{threads} x {name} ({len(worst) / 2**20:.2f} MiB)",
-                        answered,
-                        f"{floor:,.0f}",
-                        f"{peak:,.0f}",
-                        f"{(peak - floor) / threads:,.0f}",
-                    ]
-                )
+            cases.append((most, f"{name} ({len(worst) / 2**20:.2f} MiB)", worst))
+        for threads, name, data in cases:
+            rows.append(at_once({**env, "THREADS": str(threads)}, threads, name, data, headers))
         with serving("ingest", env) as url:
             requests.post(url, json=actions_event(0), headers=headers, timeout=30)
             floor = peak_mib(url)

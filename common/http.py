@@ -142,7 +142,7 @@ def require_method(method: str, allowed: Sequence[str] = ("POST",)) -> None:
         # The sender's own text is not repeated (it would reach the log line too).
         known = method if method in ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS") else ""
         message = f"method {known or '(other)'} is not accepted: use {methods}"
-        raise Refusal(Reason.METHOD_NOT_ALLOWED, message, {"Allow": methods}, unread=True)
+        raise Refusal(Reason.METHOD_NOT_ALLOWED, message, {"Allow": methods})
 
 
 def bearer_token(header: str | None, challenge: str, required: str, schemes: str = "Bearer") -> str:
@@ -154,7 +154,7 @@ def bearer_token(header: str | None, challenge: str, required: str, schemes: str
     """
 
     def unauthorized(reason: Reason, message: str) -> Refusal:
-        return Refusal(reason, message, {"WWW-Authenticate": challenge}, unread=True)
+        return Refusal(reason, message, {"WWW-Authenticate": challenge})
 
     if not header:
         raise unauthorized(Reason.MISSING_CREDENTIALS, f"missing Authorization header: {required}")

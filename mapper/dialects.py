@@ -30,12 +30,13 @@ class BodyError(ValueError):
 
 
 def messages_from_body(body: Any) -> list[dict[str, Any]]:
-    """Split a Segment request body into messages (`items_from_body`), every item an object."""
-    items = items_from_body(body)
-    for index, item in enumerate(items):
+    """A Segment request body's messages, each merged with the envelope (`split_body`), or
+    `BodyError` when an item is not an object (ingest judges items one by one instead)."""
+    batch = split_body(body)
+    for index, item in enumerate(batch.items):
         if not isinstance(item, dict):
             raise BodyError(f"item {index} is not a JSON object")
-    return items
+    return [batch.merged(item) for item in batch.items]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +81,6 @@ def split_body(body: Any) -> Batch:
     if isinstance(body, dict):
         return Batch([body])
     raise BodyError("body must be a JSON object, an array of objects or a batch envelope")
-
-
-def items_from_body(body: Any) -> list[Any]:
-    """A Segment request body's items, each merged with the envelope (`split_body`), whatever
-    each item is."""
-    batch = split_body(body)
-    return [batch.merged(item) for item in batch.items]
 
 
 def _merge_envelope(

@@ -26,7 +26,6 @@ LEVELS = {
     Outcome.RETRY: logging.WARNING,
     Outcome.DEAD_LETTERED: logging.ERROR,
 }
-DETAIL_CHARS = 500
 
 
 def push_answer(result: Result) -> flask.Response:

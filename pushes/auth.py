@@ -242,9 +242,9 @@ def read_push(
 ) -> PushEnvelope:
     """The envelope of an authenticated push (token checked before the body is read), or a
     refusal: what every push consumer does first."""
-    require_method(request.method)
-    if verifier is not None:
-        with before_the_body():
+    with before_the_body():
+        require_method(request.method)
+        if verifier is not None:
             verifier.verify(request.headers.get("Authorization"))
     raw = read_body(request, MAX_PUSH_BYTES, "a Pub/Sub push envelope", deadlines)
     return parse_envelope(raw)

@@ -5,23 +5,24 @@ one log line. A consumer (deliver, forward) supplies only `Handle`: what one mes
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import flask
 
+from common import logs
 from common.deadlines import BodyDeadlines
 from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
 from publisher import Topic
 
 from .answer import LEVELS, log_fields, push_answer
-from .auth import PushVerifier, read_push
+from .auth import push_verifier, read_push
 from .dead_letters import settle
 from .envelope import MalformedMessage, PushEnvelope, decode_json_object
 from .result import Result
+from .settings import PushSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +42,16 @@ def consumer(
     handle: Handle,
     *,
     destination: str,
-    verifier: PushVerifier | None,
     dead_letters: Topic,
-    deadlines: BodyDeadlines,
-    logger: logging.Logger,
-    project: str,
+    settings: PushSettings,
     always: Mapping[str, Any] | None = None,
 ) -> Handler:
     """The request handler of a push consumer; `destination` names what it sends to in its log
     fields (`saasquatch`, `segment`); `always` are fields of every line (deliver's `dry_run`),
     a message that could not be decoded included."""
+
+    verifier = push_verifier(settings)
+    deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
 
     def push(request: flask.Request) -> Handled:
         envelope = read_push(request, verifier, deadlines)
@@ -64,4 +65,5 @@ def consumer(
         fields = log_fields(envelope, result, destination, {**(always or {}), **consumed.fields})
         return Handled(push_answer(result), fields, LEVELS[result.outcome])
 
-    return logged(entry_point, push, logger, project)
+    logger = logs.setup(settings.LOG_LEVEL)
+    return logged(entry_point, push, logger, settings.GOOGLE_CLOUD_PROJECT)

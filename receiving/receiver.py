@@ -6,17 +6,18 @@ checks; refusals raised anywhere become JSON answers with one log line (`common.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import flask
 
+from common import logs
 from common.deadlines import BodyDeadlines
 from common.http import before_the_body, json_answer, read_body, require_method
 from common.outcomes import Outcome
 from common.request_log import Handled, Handler, logged
+from common.settings import ServiceSettings
 from publisher import OutgoingMessage, Topic
 
 from .publishing import publish_or_retry
@@ -56,20 +57,14 @@ class Receiver(Generic[Checked]):
 
 
 def receiver(
-    entry_point: str,
-    steps: Receiver[Checked],
-    *,
-    topic: Topic,
-    deadlines: BodyDeadlines,
-    logger: logging.Logger,
-    project: str,
+    entry_point: str, steps: Receiver[Checked], *, topic: Topic, settings: ServiceSettings
 ) -> Handler:
     """The request handler: 200 (`{"accepted": n}`) only once Pub/Sub confirmed every
     message."""
 
     def receive(request: flask.Request) -> Handled:
-        require_method(request.method, steps.methods)
         with before_the_body():
+            require_method(request.method, steps.methods)
             checked = steps.authenticate(request)
         body = steps.body
         raw = read_body(request, body.limit, body.expected, deadlines, decode=body.decode)
@@ -79,4 +74,6 @@ def receiver(
         answer = accepted.answer or {"accepted": len(accepted.messages)}
         return Handled(json_answer(200, answer), fields)
 
-    return logged(entry_point, receive, logger, project)
+    deadlines = BodyDeadlines(settings.BODY_TIMEOUT_SECONDS)
+    logger = logs.setup(settings.LOG_LEVEL)
+    return logged(entry_point, receive, logger, settings.GOOGLE_CLOUD_PROJECT)

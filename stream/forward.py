@@ -8,12 +8,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from common import logs
-from common.deadlines import BodyDeadlines
 from common.outcomes import Outcome, Reason
 from common.request_log import Handler
 from publisher import Topic
-from pushes.auth import push_verifier
 from pushes.consumer import Consumed, consumer
 from pushes.dead_letters import dead_letter_topic
 from pushes.envelope import PushEnvelope
@@ -81,7 +78,6 @@ def create_handler(
 ) -> Handler:
     """The `forward` request handler for these settings. Its ports (Segment, the dead-letter
     topic) are built from the settings unless given; nothing is called until a request comes."""
-    logger = logs.setup(settings.LOG_LEVEL)
     if segment is None:
         write_key = settings.required_secret(
             settings.SEGMENT_WRITE_KEY, settings.SEGMENT_WRITE_KEY_SECRET
@@ -101,9 +97,6 @@ def create_handler(
         "forward",
         handle,
         destination=SEGMENT.name,
-        verifier=push_verifier(settings),
         dead_letters=dead_letters,
-        deadlines=BodyDeadlines(settings.BODY_TIMEOUT_SECONDS),
-        logger=logger,
-        project=settings.GOOGLE_CLOUD_PROJECT,
+        settings=settings,
     )

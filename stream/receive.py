@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import flask
 
-from common import logs, strict_json
-from common.deadlines import BodyDeadlines
+from common import strict_json
 from common.http import Refusal, RetryLater
 from common.outcomes import Reason
 from common.request_log import Handler
@@ -43,7 +42,6 @@ def parse_webhook(raw: bytes) -> tuple[str, str]:
 def create_handler(settings: WebhookSettings, *, topic: Topic | None = None) -> Handler:
     """The `saasquatch_webhook` handler for these settings. Its port (the webhook topic) is built
     from the settings unless given; nothing is called until a request comes."""
-    logger = logs.setup(settings.LOG_LEVEL)
     jws = JwsVerifier(
         settings.WEBHOOK_JWKS_URL,
         settings.WEBHOOK_JWKS_CACHE_SECONDS,
@@ -66,7 +64,7 @@ def create_handler(settings: WebhookSettings, *, topic: Topic | None = None) -> 
         older = request.headers.get(HMAC_HEADER) if hmac_key is not None else None
         if not signed and not older:
             wanted = f"{JWS_HEADER} or {HMAC_HEADER}" if hmac_key is not None else JWS_HEADER
-            raise Refusal(Reason.BAD_SIGNATURE, f"missing {wanted} header", unread=True)
+            raise Refusal(Reason.BAD_SIGNATURE, f"missing {wanted} header")
         return jws.prepare(signed) if signed else None
 
     def accept(request: flask.Request, raw: bytes, pending: PendingJws | None) -> Accepted:
@@ -79,14 +77,7 @@ def create_handler(settings: WebhookSettings, *, topic: Topic | None = None) -> 
         return Accepted([message], {"webhook_type": kind[:64], "webhook_id": webhook_id[:64]})
 
     steps = Receiver(("POST",), Body(settings.MAX_WEBHOOK_BYTES, EXPECTED), authenticate, accept)
-    return receiver(
-        "saasquatch_webhook",
-        steps,
-        topic=topic,
-        deadlines=BodyDeadlines(settings.BODY_TIMEOUT_SECONDS),
-        logger=logger,
-        project=settings.GOOGLE_CLOUD_PROJECT,
-    )
+    return receiver("saasquatch_webhook", steps, topic=topic, settings=settings)
 
 
 def _hmac_key(key: Secret | None) -> str:

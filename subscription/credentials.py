@@ -46,9 +46,7 @@ def _basic_user(credentials: str) -> str:
 
 
 def _unauthorized(message: str) -> Refusal:
-    return Refusal(
-        Reason.MALFORMED_CREDENTIALS, message, {"WWW-Authenticate": CHALLENGE}, unread=True
-    )
+    return Refusal(Reason.MALFORMED_CREDENTIALS, message, {"WWW-Authenticate": CHALLENGE})
 
 
 def matches_any(presented: str, accepted: Sequence[str]) -> bool:

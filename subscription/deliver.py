@@ -8,11 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common import logs
-from common.deadlines import BodyDeadlines
 from common.request_log import Handler
 from mapper import Plan, map_message
 from publisher import ORIGIN_ATTRIBUTE, Topic
-from pushes.auth import push_verifier
 from pushes.consumer import Consumed, consumer
 from pushes.dead_letters import dead_letter_topic
 from pushes.envelope import PushEnvelope
@@ -63,11 +61,8 @@ def create_handler(
         "deliver",
         handle,
         destination=SAASQUATCH.name,
-        verifier=push_verifier(settings),
         dead_letters=dead_letters or dead_letter_topic(settings, settings.DEAD_LETTER_TOPIC),
-        deadlines=BodyDeadlines(settings.BODY_TIMEOUT_SECONDS),
-        logger=logger,
-        project=settings.GOOGLE_CLOUD_PROJECT,
+        settings=settings,
         always={"dry_run": settings.dry_run},
     )
 

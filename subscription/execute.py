@@ -18,7 +18,7 @@ from dataclasses import replace
 from common.outcomes import Outcome, Reason
 from mapper import Plan
 from pushes.result import Result
-from pushes.verdicts import Destination, Verdict, verdict
+from pushes.verdicts import Destination, Verdict
 from saasquatch.calls import Call, Purpose
 from saasquatch.client import Answer
 from saasquatch.errors import ApiError, NoAnswer, SaaSquatchError, UnsendableBody
@@ -141,10 +141,6 @@ def _send_delete(call: Call, send: _Sender) -> Reason | None:
         return Reason.ALREADY_DELETED
 
 
-def status_retried(status: int | None, own_format: bool) -> bool:
-    return verdict(status, own_format=own_format).outcome is Outcome.RETRY
-
-
 def _failed(sender: _Sender, error: SaaSquatchError) -> Result:
     if isinstance(error, NoAnswer):
         return SAASQUATCH.judge(None, str(error), silence=error.kind, calls=sender.calls)
@@ -180,8 +176,7 @@ def _failed(sender: _Sender, error: SaaSquatchError) -> Result:
         error.status,
         detail,
         own_format=api is not None,
-        # SaaSquatch's Retry-After is kept only where it asks for a retry (as it always was).
-        retry_after=error.retry_after if status_retried(error.status, api is not None) else None,
+        retry_after=error.retry_after,
         codes=codes,
         calls=sender.calls,
         quoted=api.message if api else None,

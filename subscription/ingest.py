@@ -13,8 +13,6 @@ from typing import Any, Protocol
 
 import flask
 
-from common import logs
-from common.deadlines import BodyDeadlines
 from common.http import Refusal, RetryLater
 from common.outcomes import Reason
 from common.request_log import Handler
@@ -44,17 +42,18 @@ def encoded_within(
     """Every message encoded, or a 413 as soon as they pass `budget` bytes together (with the
     `spent` bytes of what else the request publishes)."""
     outgoing, total = [], spent
-    for message in [None, *messages]:
-        if message is not None:
-            encoded = encode_raw_event(message, ordering)
-            total += len(encoded.data)
-            outgoing.append(encoded)
+    for message in messages:
         if total > budget:
-            raise Refusal(
-                Reason.BODY_TOO_LARGE,
-                f"the messages are over {budget} bytes once each batch item has the "
-                "envelope's context: send smaller batches or a smaller envelope context",
-            )
+            break
+        encoded = encode_raw_event(message, ordering)
+        total += len(encoded.data)
+        outgoing.append(encoded)
+    if total > budget:
+        raise Refusal(
+            Reason.BODY_TOO_LARGE,
+            f"the messages are over {budget} bytes once each batch item has the "
+            "envelope's context: send smaller batches or a smaller envelope context",
+        )
     return outgoing
 
 
@@ -84,7 +83,6 @@ def create_handler(
     """The `ingest` request handler for these settings. Its ports (the raw-events topic, the
     token store) are built from the settings unless given; nothing is called until a request
     comes."""
-    logger = logs.setup(settings.LOG_LEVEL)
     if tokens is None:
         tokens = TokenVerifier(
             settings.ingest_tokens,
@@ -108,12 +106,10 @@ def create_handler(
             accepted = token_store.verify(token)
         except SecretUnavailable:
             raise RetryLater(
-                Reason.TOKEN_STORE_UNAVAILABLE, "token store unavailable, retry later", unread=True
+                Reason.TOKEN_STORE_UNAVAILABLE, "token store unavailable, retry later"
             ) from None
         if not accepted:
-            raise Refusal(
-                Reason.WRONG_TOKEN, "wrong token", {"WWW-Authenticate": CHALLENGE}, unread=True
-            )
+            raise Refusal(Reason.WRONG_TOKEN, "wrong token", {"WWW-Authenticate": CHALLENGE})
 
     def accept(request: flask.Request, raw: bytes, _: None) -> Accepted:
         budget = PUBLISHED_PER_BODY_BYTE * limit
@@ -139,11 +135,4 @@ def create_handler(
         return Accepted(outgoing, fields)
 
     steps = Receiver(METHODS, Body(limit, EXPECTED, decode=True), authenticate, accept)
-    return receiver(
-        "ingest",
-        steps,
-        topic=topic,
-        deadlines=BodyDeadlines(settings.BODY_TIMEOUT_SECONDS),
-        logger=logger,
-        project=settings.GOOGLE_CLOUD_PROJECT,
-    )
+    return receiver("ingest", steps, topic=topic, settings=settings)

@@ -101,11 +101,6 @@ class FakeLedger:
             raise LedgerUnavailable("the fake ledger is down")
         self.entries[(entry.tenant, entry.idempotency_key)] = entry
 
-    def recorded(self, tenant: str, idempotency_keys: Iterable[str]) -> set[str]:
-        if self.down:
-            raise LedgerUnavailable("the fake ledger is down")
-        return {key for key in idempotency_keys if (tenant, key) in self.entries}
-
 
 @dataclass
 class FakeTokens:
