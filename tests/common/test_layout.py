@@ -192,3 +192,20 @@ def test_main_only_binds() -> None:
         "subscription",
         "stream",
     }
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test code lives in tests/support (or factories.py), never in a test module."""
+    tests = ROOT / "tests"
+    for path in sorted(tests.rglob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or "", *(alias.name for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            leaves = {name.rsplit(".", 1)[-1] for name in names}
+            stray = {leaf for leaf in leaves if leaf.startswith("test_")}
+            assert not stray, f"{path.relative_to(ROOT)} imports {sorted(stray)}"
