@@ -37,6 +37,10 @@ class Reason(StrEnum):
     DELETE_DISABLED = "delete_disabled"
     TEST_WEBHOOK = "test_webhook"
     WEBHOOK_NOT_FORWARDED = "webhook_not_forwarded"
+    OTHER_TENANT = "other_tenant"
+    TENANT_MODE_EXCLUDED = "tenant_mode_excluded"
+    WEBHOOK_TOO_OLD = "webhook_too_old"
+    WEBHOOK_IN_THE_FUTURE = "webhook_in_the_future"
     # retry
     SAASQUATCH_UNAVAILABLE = "saasquatch_unavailable"
     SAASQUATCH_RATE_LIMITED = "saasquatch_rate_limited"
@@ -118,6 +122,10 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.DELETE_DISABLED,
         Reason.TEST_WEBHOOK,
         Reason.WEBHOOK_NOT_FORWARDED,
+        Reason.OTHER_TENANT,
+        Reason.TENANT_MODE_EXCLUDED,
+        Reason.WEBHOOK_TOO_OLD,
+        Reason.WEBHOOK_IN_THE_FUTURE,
     ),
     Outcome.RETRY: (
         Reason.SAASQUATCH_UNAVAILABLE,

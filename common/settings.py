@@ -104,6 +104,13 @@ def http_url(value: str) -> str:
     return value.rstrip("/") if value else value
 
 
+class TenantSettings(ServiceSettings):
+    """The SaaSquatch tenant: deliver sends to it, and saasquatch_webhook takes its webhooks
+    unless told which tenants to take. One declaration, so both read it with one default."""
+
+    SAASQUATCH_TENANT_ALIAS: str = ""
+
+
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
     name = ".".join(str(part) for part in first["loc"])

@@ -1,11 +1,13 @@
 """The receiver core both public receivers run: method -> credentials (before a byte of the body
 is read) -> the body, bounded in size and time -> the receiver's own checks and parsing ->
-publish every message -> 200. A receiver (ingest, saasquatch_webhook) supplies only its two
-checks; refusals raised anywhere become JSON answers with one log line (`common.request_log`).
+publish every message -> 200 (or, for a request dropped by design, 200 with nothing published).
+A receiver (ingest, saasquatch_webhook) supplies only its two checks; refusals raised anywhere
+become JSON answers with one log line (`common.request_log`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -15,7 +17,7 @@ import flask
 from common import logs
 from common.deadlines import BodyDeadlines
 from common.http import before_the_body, json_answer, read_body, require_method
-from common.outcomes import Outcome
+from common.outcomes import Outcome, Reason
 from common.request_log import Handled, Handler, logged
 from common.settings import ServiceSettings
 from publisher import OutgoingMessage, Topic
@@ -36,6 +38,16 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class Ignored:
+    """A request taken and dropped by design (answered 200 so the sender stops retrying,
+    nothing published): `reason` is an ignored one, `level` says how loudly it is logged."""
+
+    reason: Reason
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    level: int = logging.INFO
+
+
+@dataclass(frozen=True, slots=True)
 class Body:
     """How a receiver reads a body: at most `limit` bytes (decoded, with `decode`), what the
     sender should send (`expected`, for the refusals)."""
@@ -53,7 +65,7 @@ class Receiver(Generic[Checked]):
     methods: Sequence[str]
     body: Body
     authenticate: Callable[[flask.Request], Checked]
-    accept: Callable[[flask.Request, bytes, Checked], Accepted]
+    accept: Callable[[flask.Request, bytes, Checked], Accepted | Ignored]
 
 
 def receiver(
@@ -69,6 +81,10 @@ def receiver(
         body = steps.body
         raw = read_body(request, body.limit, body.expected, deadlines, decode=body.decode)
         accepted = steps.accept(request, raw, checked)
+        if isinstance(accepted, Ignored):
+            dropped = {"outcome": Outcome.IGNORED, "reason": accepted.reason, **accepted.fields}
+            ignored = {"accepted": 0, "ignored": str(accepted.reason)}
+            return Handled(json_answer(200, ignored), dropped, accepted.level)
         publish_or_retry(topic, accepted.messages)
         fields = {"outcome": Outcome.ACCEPTED, **accepted.fields}
         answer = accepted.answer or {"accepted": len(accepted.messages)}

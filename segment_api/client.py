@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from common.retry_after import parse_retry_after
 from common.secrets import Secret
-from common.text import iso_millis
+from common.text import iso_millis, valid_text
 
 US_BASE_URL = "https://api.segment.io"
 EU_BASE_URL = "https://events.eu1.segmentapis.com"
@@ -73,11 +73,11 @@ class SegmentClient:
 
     def send_batch(self, messages: Sequence[dict[str, Any]]) -> int:
         """Segment's status (2xx) for the batch, or a `SegmentError` saying why not."""
-        encoded = [_json(message) for message in messages]  # each written once, sized, joined
+        encoded = [encode(message) for message in messages]  # each written once, sized, joined
         for message, data in zip(messages, encoded, strict=True):
             if len(data) > MAX_MESSAGE_BYTES:
                 raise MessageTooLarge(f"a {message.get('type')} of {len(data)} bytes is over 32 KB")
-        sent_at = _json(iso_millis(datetime.fromtimestamp(self._clock(), UTC)))
+        sent_at = encode(iso_millis(datetime.fromtimestamp(self._clock(), UTC)))
         body = b'{"batch":[' + b",".join(encoded) + b'],"sentAt":' + sent_at + b"}"
         try:
             key = self._write_key.value()
@@ -99,5 +99,13 @@ class SegmentClient:
         raise SegmentError(f"Segment answered {status}", status, retry_after)
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def encode(value: Any) -> bytes:
+    """`value` as the client writes it into a batch: compact JSON in UTF-8, a lone surrogate
+    (valid in a JSON escape, not in UTF-8) as U+FFFD. The one encoding, so what forward
+    measures against the limit is what Segment receives."""
+    return valid_text(json.dumps(value, ensure_ascii=False, separators=(",", ":"))).encode()
+
+
+def message_bytes(message: Any) -> int:
+    """A message's size as Segment counts it against `MAX_MESSAGE_BYTES`."""
+    return len(encode(message))

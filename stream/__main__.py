@@ -1,7 +1,8 @@
 """`python -m stream < webhooks.jsonl`: print the Segment calls each SaaSquatch webhook becomes.
 
 Reads one webhook (or an array of them) or JSON Lines from stdin and prints one JSON object per
-webhook, as forward would send it (`calls` is the batch). Nothing is sent anywhere.
+webhook, as forward maps it (`calls` is the batch; forward then leaves optional fields out of a
+call over Segment's 32 KB, which the preview does not). Nothing is sent anywhere.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TextIO
 from common.documents import documents
 from common.settings import csv
 
-from . import STREAMS, StreamOptions, map_webhook
+from . import STREAMS, StreamOptions, check_event_names, map_webhook
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
         "--types",
         default="",
         help="comma-separated webhook types to forward, as FORWARD_WEBHOOK_TYPES (default: all)",
+    )
+    parser.add_argument(
+        "--event-names",
+        default="{}",
+        help="JSON object, webhook type -> Segment event name, as FORWARD_EVENT_NAMES "
+        '(e.g. \'{"referral.started": "Referral Started"}\')',
     )
     return parser
 
@@ -34,7 +41,12 @@ def run(stdin: TextIO, stdout: TextIO, stderr: TextIO, argv: list[str]) -> int:
     if unknown:
         stderr.write(f"error: bad option: --types: {', '.join(unknown)} has no Segment call\n")
         return 2
-    options = StreamOptions(types=frozenset(types) if types else None)
+    try:
+        names = check_event_names(json.loads(args.event_names))
+    except ValueError as error:
+        stderr.write(f"error: bad option: --event-names: {error}\n")
+        return 2
+    options = StreamOptions(types=frozenset(types) if types else None, event_names=names)
     failures = 0
     for line, document, problem in documents(stdin.read()):
         if problem is not None:

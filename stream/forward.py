@@ -1,5 +1,6 @@
-"""forward: a pushed SaaSquatch webhook -> the stream table -> Segment's `/v1/batch` (the push
-core in `pushes.consumer` verifies, decodes, dead-letters and answers, as for deliver)."""
+"""forward: a pushed SaaSquatch webhook -> the stream table -> fitted to Segment's 32 KB ->
+Segment's `/v1/batch` (the push core in `pushes.consumer` verifies, decodes, dead-letters and
+answers, as for deliver)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from common import logs
 from common.outcomes import Outcome, Reason
 from common.request_log import Handler
 from publisher import Topic
@@ -16,10 +18,19 @@ from pushes.dead_letters import dead_letter_topic
 from pushes.envelope import PushEnvelope
 from pushes.result import Result
 from pushes.verdicts import Destination, Verdict
-from segment_api.client import KeyUnavailable, MessageTooLarge, SegmentClient, SegmentError
+from segment_api.client import (
+    MAX_MESSAGE_BYTES,
+    KeyUnavailable,
+    MessageTooLarge,
+    SegmentClient,
+    SegmentError,
+    message_bytes,
+)
 
 from .forward_settings import ForwardSettings
-from .mapping import Forwarding, map_webhook
+from .mapping import Forwarding, fit, map_webhook
+
+TRIMMED_LOGGED = 20  # names in the log line; the count is always whole
 
 # What each verdict of the one table (`pushes.verdicts`) means for Segment. Segment's answers
 # carry no codes of their own, and a timeout is one more way of not being reached.
@@ -70,6 +81,19 @@ def send(forwarding: Forwarding, client: Segment) -> Result:
     return result
 
 
+def log_fields(forwarding: Forwarding) -> dict[str, Any]:
+    """forward's own log fields: the webhook type, and what was left out to fit (names, which
+    are SaaSquatch's or the tenant's custom fields' and never values; redacted all the same)."""
+    fields: dict[str, Any] = {}
+    if forwarding.webhook_type:
+        fields["webhook_type"] = forwarding.webhook_type[:64]
+    if forwarding.trimmed:
+        names = forwarding.trimmed[:TRIMMED_LOGGED]
+        fields["trimmed_fields"] = [logs.redact(name[:64]) for name in names]
+        fields["trimmed_count"] = len(forwarding.trimmed)
+    return fields
+
+
 def create_handler(
     settings: ForwardSettings,
     *,
@@ -89,9 +113,8 @@ def create_handler(
     dead_letters = dead_letters or dead_letter_topic(settings, settings.FORWARD_DEAD_LETTER_TOPIC)
 
     def handle(webhook: dict[str, Any], envelope: PushEnvelope) -> Consumed:
-        forwarding = map_webhook(webhook, options)
-        fields = {"webhook_type": forwarding.webhook_type[:64]} if forwarding.webhook_type else {}
-        return Consumed(send(forwarding, segment), fields)
+        forwarding = fit(map_webhook(webhook, options), MAX_MESSAGE_BYTES, message_bytes)
+        return Consumed(send(forwarding, segment), log_fields(forwarding))
 
     return consumer(
         "forward",

@@ -1,47 +1,75 @@
 """Pure SaaSquatch webhook -> Segment mapping: one webhook in, a `Forwarding` out. No I/O.
 
 The forward path's mapper, the mirror of `mapper` (Segment -> SaaSquatch): `STREAMS` declares
-each webhook type's Segment call and `map_webhook` runs any row of it. The Segment message id
-comes from the webhook's `id`, which SaaSquatch keeps across its retries, so Segment (which
+each webhook type's Segment call and `map_webhook` runs any row of it; `fit` then makes each
+call fit Segment's size limit by leaving out what is optional. The Segment message id comes
+from the webhook's `id`, which SaaSquatch keeps across its retries, so Segment (which
 deduplicates by `messageId`) counts a retried webhook once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.outcomes import Outcome, Reason
 from common.text import id_text, iso_millis
 
-from .table import STREAMS, Paths, Stream
+from .table import DROPPED, STREAMS, Field, Paths, Stream
 
-__all__ = ["LIBRARY", "STREAMS", "Forwarding", "StreamOptions", "map_webhook", "message_id"]
+__all__ = [
+    "DROPPED",
+    "INTEGRATIONS",
+    "LIBRARY",
+    "STREAMS",
+    "Forwarding",
+    "StreamOptions",
+    "check_event_names",
+    "fit",
+    "map_webhook",
+    "message_id",
+    "optional_fields",
+]
 
 LIBRARY = {"name": "segment-saasquatch", "version": "0.1.0"}
 MESSAGE_ID_MAX = 99  # Segment: "less than 100 characters"
+EVENT_NAME_MAX = 200
 _PREFIX = "saasquatch-"
+# The loop guard: a forwarded call routed back towards SaaSquatch is not delivered there, by
+# deliver (which honours "SaaSquatch": false) nor by the hosted destination ("SaaSquatch v2").
+INTEGRATIONS = {"SaaSquatch": False, "SaaSquatch v2": False}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TRIMMED_NAME_MAX = 64  # SaaSquatch's own limit on a custom field's name
+
+Measure = Callable[[Mapping[str, Any]], int]
 
 
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
-    """`types`: the webhook types forwarded (None: every type `STREAMS` declares)."""
+    """`types`: the webhook types forwarded (None: every type `STREAMS` declares).
+    `event_names`: webhook type -> Segment event name, over the table's (checked by
+    `check_event_names`)."""
 
     types: frozenset[str] | None = None
+    event_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Forwarding:
     """What one webhook becomes: `delivered` (send `calls` to Segment in one batch),
-    `ignored` or `dead_lettered` (no calls; `reason` says why)."""
+    `ignored` or `dead_lettered` (no calls; `reason` says why). `trimmed`: the properties
+    `fit` left out to stay under Segment's limit."""
 
     outcome: Outcome
     reason: Reason | None = None
     detail: str | None = None
     webhook_type: str | None = None
     calls: tuple[dict[str, Any], ...] = ()
+    trimmed: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"outcome": str(self.outcome)}
@@ -52,6 +80,25 @@ class Forwarding:
         if self.calls:
             out["calls"] = list(self.calls)
         return out
+
+
+def check_event_names(value: Any) -> dict[str, str]:
+    """`value` as webhook type -> event name, or a `ValueError` saying what is wrong: only
+    types that become a track, each named by a non-empty string of at most 200 characters."""
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object of webhook type -> Segment event name")
+    tracks = [kind for kind, stream in STREAMS.items() if stream.call == "track"]
+    for kind, name in value.items():
+        if kind not in STREAMS:
+            raise ValueError(f"{kind} has no Segment call; renamable: {', '.join(tracks)}")
+        if STREAMS[kind].call != "track":
+            raise ValueError(f"{kind} becomes an {STREAMS[kind].call}, which has no event name")
+        if not isinstance(name, str) or not name.strip() or len(name) > EVENT_NAME_MAX:
+            raise ValueError(
+                f"the name for {kind} must be a non-empty string of at most "
+                f"{EVENT_NAME_MAX} characters"
+            )
+    return dict(value)
 
 
 def message_id(webhook_id: str) -> str:
@@ -96,14 +143,18 @@ def _map(webhook: Any, options: StreamOptions) -> Forwarding:
     data = webhook.get("data")
     if not isinstance(data, dict):
         return _invalid("`data` must be an object", kind)
-    call = _call(stream, webhook, webhook_id, data)
+    call = _call(stream, webhook, webhook_id, data, options.event_names.get(kind))
     if call is None:
         return _invalid(f"no user id at data.{' or data.'.join(stream.user)}", kind)
     return Forwarding(Outcome.DELIVERED, webhook_type=kind, calls=(call,))
 
 
 def _call(
-    stream: Stream, webhook: dict[str, Any], webhook_id: str, data: dict[str, Any]
+    stream: Stream,
+    webhook: dict[str, Any],
+    webhook_id: str,
+    data: dict[str, Any],
+    event: str | None,
 ) -> dict[str, Any] | None:
     call: dict[str, Any] = {"type": stream.call, "messageId": message_id(webhook_id)}
     user = id_text(_first(data, stream.user))
@@ -114,19 +165,26 @@ def _call(
     else:
         return None
     if stream.event is not None:
-        call["event"] = stream.event
+        call["event"] = event or stream.event
     fields = {
-        name: value
-        for name, paths in stream.fields.items()
-        if (value := _first(data, paths)) is not None
+        name: _sent(value, rule)
+        for name, rule in stream.fields.items()
+        if (value := _first(data, rule.paths)) is not None
     }
     extra = data.get(stream.spread) if stream.spread else None
     if isinstance(extra, dict):
-        fields.update({name: value for name, value in extra.items() if name not in fields})
+        fields.update(
+            {
+                name: value
+                for name, value in extra.items()
+                if name not in fields and name not in stream.fields and value is not None
+            }
+        )
     call["traits" if stream.call == "identify" else "properties"] = fields
-    when = _timestamp(webhook.get("created"))
-    if when is not None:
+    when = _iso(webhook.get("created"))
+    if isinstance(when, str):
         call["timestamp"] = when
+    call["integrations"] = dict(INTEGRATIONS)
     call["context"] = {"library": dict(LIBRARY), "saasquatch": _origin(webhook, webhook_id)}
     return call
 
@@ -151,12 +209,123 @@ def _first(data: dict[str, Any], paths: Paths) -> Any:
     return None
 
 
-def _timestamp(created: Any) -> str | None:
-    """The webhook's `created` (epoch milliseconds) as ISO 8601 UTC, when it is one."""
-    if isinstance(created, bool) or not isinstance(created, int | float):
-        return None
+def _sent(value: Any, rule: Field) -> Any:
+    if rule.date:
+        return _iso(value)
+    if rule.dates_in:
+        return _dates_within(value, rule.dates_in)
+    return value
+
+
+def _dates_within(value: Any, names: frozenset[str]) -> Any:
+    """`value` with the members called `names` of its objects (in lists too) as ISO dates."""
+    if isinstance(value, list):
+        return [_dates_within(item, names) for item in value]
+    if isinstance(value, dict):
+        return {
+            key: _iso(item) if key in names else _dates_within(item, names)
+            for key, item in value.items()
+        }
+    return value
+
+
+def _iso(value: Any) -> Any:
+    """Epoch milliseconds as ISO 8601 UTC (`2019-10-03T19:21:48.430Z`); anything else (a text,
+    a number no calendar holds) as it is, so nothing is lost."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
     try:
-        when = datetime.fromtimestamp(created / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return iso_millis(when)
+        return iso_millis(_EPOCH + timedelta(milliseconds=value))
+    except (OverflowError, ValueError):
+        return value
+
+
+# --- fitting Segment's size limit ---------------------------------------------------------------
+
+
+def fit(forwarding: Forwarding, limit: int, measure: Measure) -> Forwarding:
+    """Each call within `limit` bytes as `measure` counts them (the Segment client's own
+    encoding): the custom fields are left out, largest first, then the row's optional fields,
+    largest first, until it fits; their names go in `context.saasquatch.trimmedFields`. A
+    call that cannot fit with all of them gone is a dead letter. Never raises."""
+    if forwarding.outcome is not Outcome.DELIVERED or forwarding.webhook_type not in STREAMS:
+        return forwarding
+    try:
+        return _fit(forwarding, STREAMS[forwarding.webhook_type], limit, measure)
+    except Exception as error:  # a bug: a dead letter, not a loss
+        return Forwarding(
+            Outcome.DEAD_LETTERED,
+            Reason.MAPPING_ERROR,
+            type(error).__name__,
+            forwarding.webhook_type,
+        )
+
+
+def _fit(forwarding: Forwarding, stream: Stream, limit: int, measure: Measure) -> Forwarding:
+    calls: list[dict[str, Any]] = []
+    trimmed: list[str] = []
+    for call in forwarding.calls:
+        size = measure(call)
+        if size <= limit:
+            calls.append(call)
+            continue
+        fitted, left_out = _trim(call, stream, size, limit, measure)
+        if fitted is None:
+            return Forwarding(
+                Outcome.DEAD_LETTERED,
+                Reason.SEGMENT_MESSAGE_TOO_LARGE,
+                f"a {call['type']} of {size} bytes is over {limit} bytes even with every "
+                "optional field left out",
+                forwarding.webhook_type,
+            )
+        calls.append(fitted)
+        trimmed += left_out
+    return replace(forwarding, calls=tuple(calls), trimmed=tuple(trimmed))
+
+
+def optional_fields(call: Mapping[str, Any], stream: Stream, measure: Measure) -> list[str]:
+    """The properties (or traits) of `call` that may be left out, in the order they would be:
+    the custom fields (what the row does not declare), largest first, then the row's
+    optional fields, largest first (by `measure`; a tie by name)."""
+    values = call.get("traits" if stream.call == "identify" else "properties") or {}
+    custom = [name for name in values if name not in stream.fields]
+    declared = [name for name, rule in stream.fields.items() if rule.optional and name in values]
+    sizes = {name: measure({name: values[name]}) for name in [*custom, *declared]}
+
+    def largest_first(names: list[str]) -> list[str]:
+        return sorted(names, key=lambda name: (-sizes[name], name))
+
+    return largest_first(custom) + largest_first(declared)
+
+
+def _trim(
+    call: dict[str, Any], stream: Stream, size: int, limit: int, measure: Measure
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """`call` without its optional fields, largest first, until `measure` says it fits."""
+    key = "traits" if stream.call == "identify" else "properties"
+    values = dict(call[key])
+    left_out: list[str] = []
+    for name in optional_fields(call, stream, measure):
+        del values[name]
+        left_out.append(name)
+        size -= measure({name: call[key][name]}) - 1  # `"name":value,` no longer written
+        if size > limit:  # still over by the estimate: leave out the next, measure less
+            continue
+        candidate = _with(call, key, values, left_out)
+        size = measure(candidate)
+        if size <= limit:
+            return candidate, left_out
+    candidate = _with(call, key, values, left_out)
+    return (candidate, left_out) if left_out and measure(candidate) <= limit else (None, [])
+
+
+def _with(
+    call: dict[str, Any], key: str, values: dict[str, Any], left_out: list[str]
+) -> dict[str, Any]:
+    origin = {
+        **call["context"]["saasquatch"],
+        "trimmedFields": [name[:TRIMMED_NAME_MAX] for name in left_out],
+    }
+    return {**call, key: dict(values), "context": {**call["context"], "saasquatch": origin}}

@@ -1,11 +1,19 @@
-"""saasquatch_webhook: check the signature header -> read -> verify -> parse -> publish -> 200.
+"""saasquatch_webhook: check the signature header -> read -> verify -> parse -> admit ->
+publish -> 200.
 
 SaaSquatch retries anything but a 200 (hourly, up to 72 times), so the answer is 200 only
 once the webhook is confirmed on its topic; a refusal names what was wrong and never echoes
-the header. The body is published byte for byte: the forward side reads what was signed.
+the header. A signed webhook that is not ours (another tenant, the other mode, outside the age
+window: `admission`) is answered 200 and dropped. The body is published byte for byte: the
+forward side reads what was signed.
 """
 
 from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 import flask
 
@@ -15,16 +23,18 @@ from common.outcomes import Reason
 from common.request_log import Handler
 from common.secrets import Secret
 from publisher import OutgoingMessage, Publisher, Topic
-from receiving.receiver import Accepted, Body, Receiver, receiver
+from receiving.receiver import Accepted, Body, Ignored, Receiver, receiver
 
+from .admission import admit
 from .receive_settings import WebhookSettings
 from .signature import HMAC_HEADER, JWS_HEADER, JwsVerifier, PendingJws, check_hmac
 
-EXPECTED = "a SaaSquatch webhook (a JSON object with id and type)"
+EXPECTED = "a SaaSquatch webhook (a JSON object with id, type and created)"
 
 
-def parse_webhook(raw: bytes) -> tuple[str, str]:
-    """The webhook's (id, type), or a 400 saying what is missing."""
+def parse_webhook(raw: bytes) -> dict[str, Any]:
+    """The webhook, with a non-empty `id` and `type` and an integer `created` (epoch
+    milliseconds), or a 400 saying what is missing."""
     try:
         webhook = strict_json.loads(raw)  # a UTF-8 BOM is dropped here and by forward alike
     except strict_json.NotJson as error:
@@ -36,12 +46,21 @@ def parse_webhook(raw: bytes) -> tuple[str, str]:
         raise Refusal(Reason.INVALID_BODY, f"no id or type: send {EXPECTED}")
     if not (isinstance(kind, str) and kind.strip()):
         raise Refusal(Reason.INVALID_BODY, f"no id or type: send {EXPECTED}")
-    return webhook_id, kind
+    created = webhook.get("created")
+    if isinstance(created, bool) or not isinstance(created, int):
+        raise Refusal(Reason.INVALID_BODY, f"no created (epoch milliseconds): send {EXPECTED}")
+    return webhook
 
 
-def create_handler(settings: WebhookSettings, *, topic: Topic | None = None) -> Handler:
-    """The `saasquatch_webhook` handler for these settings. Its port (the webhook topic) is built
-    from the settings unless given; nothing is called until a request comes."""
+def create_handler(
+    settings: WebhookSettings,
+    *,
+    topic: Topic | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Handler:
+    """The `saasquatch_webhook` handler for these settings. Its ports (the webhook topic, the
+    clock the age window is read against) are built from the settings unless given; nothing is
+    called until a request comes."""
     jws = JwsVerifier(
         settings.WEBHOOK_JWKS_URL,
         settings.WEBHOOK_JWKS_CACHE_SECONDS,
@@ -67,14 +86,26 @@ def create_handler(settings: WebhookSettings, *, topic: Topic | None = None) -> 
             raise Refusal(Reason.BAD_SIGNATURE, f"missing {wanted} header")
         return jws.prepare(signed) if signed else None
 
-    def accept(request: flask.Request, raw: bytes, pending: PendingJws | None) -> Accepted:
+    admission = settings.admission
+
+    def accept(
+        request: flask.Request, raw: bytes, pending: PendingJws | None
+    ) -> Accepted | Ignored:
         if pending is not None:
             jws.verify(pending, raw)
         else:
             check_hmac(_hmac_key(hmac_key), request.headers.get(HMAC_HEADER) or "", raw)
-        webhook_id, kind = parse_webhook(raw)
+        webhook = parse_webhook(raw)
+        webhook_id, kind = webhook["id"], webhook["type"]
+        fields = {"webhook_type": kind[:64], "webhook_id": webhook_id[:64]}
+        dropped = admit(webhook, admission, round(clock() * 1000))
+        if dropped is not None:
+            # Someone pointing a tenant at us is worth a look; the rest is routine.
+            level = logging.WARNING if dropped.reason is Reason.OTHER_TENANT else logging.INFO
+            fields |= {"tenant_alias": dropped.tenant_alias, "detail": dropped.detail}
+            return Ignored(dropped.reason, fields, level)
         message = OutgoingMessage(raw, {"webhookType": kind[:256], "webhookId": webhook_id[:256]})
-        return Accepted([message], {"webhook_type": kind[:64], "webhook_id": webhook_id[:64]})
+        return Accepted([message], fields)
 
     steps = Receiver(("POST",), Body(settings.MAX_WEBHOOK_BYTES, EXPECTED), authenticate, accept)
     return receiver("saasquatch_webhook", steps, topic=topic, settings=settings)

@@ -5,7 +5,8 @@ The JWS is detached: `HEADER..SIGNATURE`. The signed payload is the raw body, ba
 in the usual way, or as it is when the header says `"b64": false` (RFC 7797); both are checked
 by PyJWT over exactly the bytes received, never a re-serialisation. Only RS256 is accepted, so
 `alg: none` and an HS256 token "signed" with the public key are refused before any key is used.
-The header is checked and its key found before the body is read; the signature after.
+The header is checked and its key found before the body is read; the signature after. The keys
+are SaaSquatch's JWKS, cached by kid (`stream.signing_keys`: what is fetched when, and bounds).
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import base64
 import binascii
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
+import requests
 
 from common.http import Refusal, RetryLater
 from common.outcomes import Reason
 
+from .signing_keys import ALGORITHM, MAX_BYTES, KeysUnavailable, SigningKeys
+
 JWS_HEADER = "X-Hook-JWS-RFC-7797"
 HMAC_HEADER = "X-Hook-Signature"
-ALGORITHM = "RS256"
 HEADER_MAX = 8192
 
 
@@ -42,18 +47,31 @@ class PendingJws:
 
 
 class JwsVerifier:
-    """Checks `X-Hook-JWS-RFC-7797` against the JWKS at `jwks_url` (cached; an unknown `kid`
-    refetches it once, at most every `refetch_cooldown` seconds)."""
+    """Checks `X-Hook-JWS-RFC-7797` against the JWKS at `jwks_url`: keys cached by kid, the set
+    refreshed in the background after `cache_seconds`, fetched at most every `refetch_cooldown`
+    seconds and within `timeout` (see `stream.signing_keys.SigningKeys` for the rest)."""
 
     def __init__(
-        self, jwks_url: str, cache_seconds: float, refetch_cooldown: float, timeout: float
+        self,
+        jwks_url: str,
+        cache_seconds: float,
+        refetch_cooldown: float,
+        timeout: float,
+        *,
+        wait: float | None = None,
+        max_bytes: int = MAX_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+        session: requests.Session | None = None,
     ) -> None:
-        self._keys = jwt.PyJWKClient(
+        self.signing_keys = SigningKeys(
             jwks_url,
-            lifespan=cache_seconds,
-            cooldown_duration=refetch_cooldown,
+            refresh_seconds=cache_seconds,
+            cooldown=refetch_cooldown,
             timeout=timeout,
-            headers={"User-Agent": "segment-saasquatch"},
+            wait=wait,
+            max_bytes=max_bytes,
+            clock=clock,
+            session=session,
         )
 
     def prepare(self, header: str) -> PendingJws:
@@ -73,16 +91,14 @@ class JwsVerifier:
         if not isinstance(kid, str) or not kid:
             raise _refused(f"{JWS_HEADER} names no key (kid)")
         try:
-            key = self._keys.get_signing_key(kid)
-        except jwt.PyJWKClientConnectionError:
+            key = self.signing_keys.get(kid)
+        except KeysUnavailable:
             raise RetryLater(
                 Reason.SIGNING_KEYS_UNAVAILABLE,
                 "SaaSquatch's signing keys cannot be fetched, retry later",
             ) from None
-        except jwt.PyJWTError:
-            raise _refused(
-                f"{JWS_HEADER} is signed with a key SaaSquatch does not publish"
-            ) from None
+        if key is None:
+            raise _refused(f"{JWS_HEADER} is signed with a key SaaSquatch does not publish")
         return PendingJws(parts[0], parts[2], key, fields.get("b64") is False)
 
     @staticmethod

@@ -9,7 +9,7 @@ from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from common.settings import http_url
+from common.settings import TenantSettings, http_url
 from mapper import InvalidDataStrategy, MappingOptions
 from mapper.options import parse_track_upsert_strategy
 from mapper.segments import InvalidSegmentsStrategy
@@ -17,10 +17,9 @@ from mapper.transformers import DEFAULT_TIMEOUT_MS, Transformer
 from pushes.settings import PushSettings
 
 
-class DeliverSettings(PushSettings):
+class DeliverSettings(PushSettings, TenantSettings):
     DEAD_LETTER_TOPIC: str = "segment-events-dead-letter"
 
-    SAASQUATCH_TENANT_ALIAS: str = ""
     SAASQUATCH_API_KEY: str = ""
     SAASQUATCH_API_KEY_SECRET: str = ""
     SAASQUATCH_BASE_URL: str = "https://app.referralsaasquatch.com"

@@ -60,7 +60,8 @@ def test_deliver_is_served_and_ignores_ingest_settings(monkeypatch: pytest.Monke
 def test_the_reverse_direction_is_served_from_the_same_source(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    only(monkeypatch, {**BAD_FOR_DELIVER, **BAD_FOR_INGEST, "SEGMENT_WRITE_KEY": "k"})
+    ours = {"WEBHOOK_TENANT_ALIASES": "test_tenant", "SEGMENT_WRITE_KEY": "k"}
+    only(monkeypatch, {**BAD_FOR_DELIVER, **BAD_FOR_INGEST, **ours})
     webhook = functions_framework.create_app(target="saasquatch_webhook", source=MAIN)
     answer = webhook.test_client().post("/", json={"id": "w", "type": "test"})
     assert (answer.status_code, answer.json["error"]) == (
@@ -78,6 +79,7 @@ def test_the_reverse_direction_is_served_from_the_same_source(
         ("ingest", BAD_FOR_INGEST, "MAX_BODY_BYTES"),
         ("deliver", BAD_FOR_DELIVER, "TRACK_UPSERT"),
         ("saasquatch_webhook", {"MAX_WEBHOOK_BYTES": "0"}, "MAX_WEBHOOK_BYTES"),
+        ("saasquatch_webhook", {}, "WEBHOOK_TENANT_ALIASES"),
         ("forward", {}, "SEGMENT_WRITE_KEY_SECRET"),
     ],
 )

@@ -3,8 +3,10 @@ updated with gcloud from the files in `monitoring/`.
 
     python -m tools.monitoring --project P [--notification-channels CHANNEL,...]
 
-The files name the services and subscriptions as `${INGEST_SERVICE}`, `${DELIVER_SERVICE}`,
-`${SUBSCRIPTION}` and `${DEAD_LETTER_SUBSCRIPTION}`; they are filled in for this deployment.
+The files name the services and subscriptions of both directions as placeholders (`NAMES`:
+`${INGEST_SERVICE}`, `${DELIVER_SERVICE}`, `${SUBSCRIPTION}`, `${DEAD_LETTER_SUBSCRIPTION}`, and
+`${WEBHOOK_SERVICE}`, `${FORWARD_SERVICE}`, `${WEBHOOK_SUBSCRIPTION}`,
+`${WEBHOOK_DEAD_LETTER_SUBSCRIPTION}`); they are filled in for this deployment.
 Each resource is looked up first and then created, updated, or left alone when it already says
 what the file says; one line per resource reports which. Edits made in the console are put back
 on the next run: the files are the truth.
@@ -44,12 +46,17 @@ class MonitoringError(Exception):
     """gcloud refused something; the message has its last line."""
 
 
-# Watched's fields and options -> the registry's names they default to.
+# Watched's fields and options -> the registry's names they default to (and the placeholders
+# the files spell them with).
 NAMES = {
     "ingest_service": "INGEST_SERVICE",
     "deliver_service": "DELIVER_SERVICE",
     "subscription": "SUBSCRIPTION",
     "dead_letter_subscription": "DEAD_LETTER_SUBSCRIPTION",
+    "webhook_service": "WEBHOOK_SERVICE",
+    "forward_service": "FORWARD_SERVICE",
+    "webhook_subscription": "WEBHOOK_SUBSCRIPTION",
+    "webhook_dead_letter_subscription": "WEBHOOK_DEAD_LETTER_SUBSCRIPTION",
 }
 
 
@@ -66,15 +73,14 @@ class Watched:
     deliver_service: str = _default("DELIVER_SERVICE")
     subscription: str = _default("SUBSCRIPTION")
     dead_letter_subscription: str = _default("DEAD_LETTER_SUBSCRIPTION")
+    webhook_service: str = _default("WEBHOOK_SERVICE")
+    forward_service: str = _default("FORWARD_SERVICE")
+    webhook_subscription: str = _default("WEBHOOK_SUBSCRIPTION")
+    webhook_dead_letter_subscription: str = _default("WEBHOOK_DEAD_LETTER_SUBSCRIPTION")
     notification_channels: tuple[str, ...] = field(default_factory=tuple)
 
     def placeholders(self) -> dict[str, str]:
-        return {
-            "INGEST_SERVICE": self.ingest_service,
-            "DELIVER_SERVICE": self.deliver_service,
-            "SUBSCRIPTION": self.subscription,
-            "DEAD_LETTER_SUBSCRIPTION": self.dead_letter_subscription,
-        }
+        return {name: getattr(self, attribute) for attribute, name in NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Create or update the metrics, dashboard and alerts of segment-saasquatch.",
     )
     parser.add_argument("--project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""))
-    helps = {"subscription": "the push one"}
+    helps = {
+        "subscription": "deliver's push one",
+        "dead_letter_subscription": "deliver's dead letters' pull one",
+        "webhook_subscription": "forward's push one",
+        "webhook_dead_letter_subscription": "forward's dead letters' pull one",
+    }
     for attribute, name in NAMES.items():
         option = "--" + attribute.replace("_", "-")
         default = _known_default(name)
@@ -259,14 +270,8 @@ def main(argv: Sequence[str] | None = None, gcloud: Gcloud = run_gcloud) -> int:
         print("monitoring: --project (or GOOGLE_CLOUD_PROJECT) is required", file=sys.stderr)
         return 2
     channels = tuple(name.strip() for name in args.notification_channels.split(",") if name.strip())
-    watched = Watched(
-        args.project,
-        args.ingest_service,
-        args.deliver_service,
-        args.subscription,
-        args.dead_letter_subscription,
-        channels,
-    )
+    names = {attribute: getattr(args, attribute) for attribute in NAMES}
+    watched = Watched(args.project, **names, notification_channels=channels)
     if not channels:
         print("monitoring: no notification channels given: the alerts show in the console only")
     applier = Applier(args.project, gcloud)

@@ -50,6 +50,7 @@ SAMPLE = ROOT / "samples" / "identify_and_order.json"
 WEBHOOK_SAMPLE = ROOT / "samples" / "webhook_reward_created.json"
 LOCAL_PROJECT = "local-project"
 LOCAL_TOKEN = "local-dev-token"
+LOCAL_TENANT = "local_tenant"  # whose webhooks saasquatch_webhook takes, without a tenant of yours
 STOPPED = "stopped: ingest, deliver, saasquatch_webhook, forward and the emulators"
 
 
@@ -114,12 +115,18 @@ class Settings:
                 env if own_token else {**env, "INGEST_TOKEN": LOCAL_TOKEN}
             ),
             deliver=DeliverSettings.from_env(env),
-            webhook=WebhookSettings.from_env(env),
+            webhook=WebhookSettings.from_env(
+                env if _names_a_tenant(env) else {**env, "WEBHOOK_TENANT_ALIASES": LOCAL_TENANT}
+            ),
             forward=ForwardSettings.from_env(
                 env if own_key else {**env, "SEGMENT_WRITE_KEY": LOCAL_WRITE_KEY}
             ),
             own_write_key=own_key,
         )
+
+
+def _names_a_tenant(env: Mapping[str, str]) -> bool:
+    return bool(env.get("WEBHOOK_TENANT_ALIASES") or env.get("SAASQUATCH_TENANT_ALIAS"))
 
 
 # What a process left by an earlier `make run` has in its command line.
@@ -176,7 +183,8 @@ def sample_curl(ingest_url: str, token: str) -> str:
     )
 
 
-def sample_webhook(webhook_url: str, key: Path) -> str:
+def sample_webhook(webhook_url: str, key: Path, tenant: str) -> str:
+    """The command that signs the sample webhook as one of `tenant`'s, made now."""
     return " ".join(
         [
             ".venv/bin/python -m tools webhooks send",
@@ -186,6 +194,8 @@ def sample_webhook(webhook_url: str, key: Path) -> str:
             shlex.quote(str(key)),
             "--kid",
             LOCAL_KID,
+            "--tenant",
+            shlex.quote(tenant),
         ]
     )
 
@@ -313,7 +323,11 @@ def service_envs(
         "deliver": env,
         "ingest": env,
         "forward": forward,
-        "saasquatch_webhook": {**env, "WEBHOOK_JWKS_URL": jwks.jwks_url},
+        "saasquatch_webhook": {
+            **env,
+            "WEBHOOK_JWKS_URL": jwks.jwks_url,
+            **({} if _names_a_tenant(env) else {"WEBHOOK_TENANT_ALIASES": LOCAL_TENANT}),
+        },
     }
 
 
@@ -405,7 +419,7 @@ def _stream_lines(
         "",
         "send a sample reward.created, signed as SaaSquatch signs it:",
         "",
-        f"  {sample_webhook(webhook_url, key)}",
+        f"  {sample_webhook(webhook_url, key, sorted(settings.webhook.tenant_aliases)[0])}",
         "",
     ]
 

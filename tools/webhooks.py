@@ -2,24 +2,32 @@
 
     python -m tools webhooks register https://saasquatch-webhook-....run.app/ [--name NAME]
     python -m tools webhooks list
+    python -m tools webhooks test https://saasquatch-webhook-....run.app/
     python -m tools webhooks remove https://saasquatch-webhook-....run.app/
-    python -m tools webhooks send http://127.0.0.1:8082/ samples/webhooks/reward_created.json \\
-        --key local-webhook-key.pem --kid local
+    python -m tools webhooks send http://127.0.0.1:8082/ samples/webhook_reward_created.json \\
+        --key local-webhook-key.pem --kid local [--tenant local_tenant] [--as-is]
 
-`register`, `list` and `remove` call SaaSquatch's webhook subscription API
+`register`, `list`, `test` and `remove` call SaaSquatch's webhook subscription API
 (`/api/v1/TENANT/subscription`) with the tenant's API key, read as deliver reads it
 (`SAASQUATCH_TENANT_ALIAS`, `SAASQUATCH_API_KEY`, `SAASQUATCH_BASE_URL`). Registering the same
-URL twice leaves one subscription (SaaSquatch's rule). `send` signs a webhook file the way
-SaaSquatch does (`X-Hook-JWS-RFC-7797`, RS256) with a local key and posts it: what `make run`
-prints to try the reverse direction. The API key is never printed.
+URL twice leaves one subscription (SaaSquatch's rule); `test` asks SaaSquatch to send the
+subscription its `test` webhook (which forward acknowledges without a call).
+
+`send` signs a webhook file the way SaaSquatch does (`X-Hook-JWS-RFC-7797`, RS256) with a local
+key and posts it: what `make run` prints to try the reverse direction. The receiver drops a
+webhook made outside its age window or for another tenant, so `send` stamps `created` with the
+time of sending (and `tenantAlias` with `--tenant`) unless `--as-is` sends the file's bytes
+untouched. The API key is never printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +82,25 @@ class Subscriptions:
     def remove(self, endpoint: str) -> None:
         self._call("DELETE", f"{self._root}/{quote(endpoint, safe='')}")
 
+    def test(self, endpoint: str) -> None:
+        """SaaSquatch sends the subscription at `endpoint` a `test` webhook."""
+        self._call("POST", f"{self._root}/{quote(endpoint, safe='')}/test")
+
+
+def stamped(body: bytes, now: float, tenant: str | None = None) -> bytes:
+    """`body` (a webhook) with `created` set to `now` (and `tenantAlias` to `tenant`), as
+    SaaSquatch would send it today; compact JSON, as SaaSquatch writes it."""
+    try:
+        webhook = json.loads(body)
+    except ValueError:
+        raise WebhookToolError("the file is not JSON (send it with --as-is)") from None
+    if not isinstance(webhook, dict):
+        raise WebhookToolError("the file is not a webhook (a JSON object)")
+    webhook["created"] = int(now * 1000)
+    if tenant is not None:
+        webhook["tenantAlias"] = tenant
+    return json.dumps(webhook, ensure_ascii=False, separators=(",", ":")).encode()
+
 
 def detached_jws(body: bytes, key: Any, kid: str) -> str:
     """`HEADER..SIGNATURE`: an RS256 JWS over `body` with the payload left out, as SaaSquatch
@@ -101,12 +128,20 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     commands.add_parser("list", help="the tenant's subscriptions")
     remove = commands.add_parser("remove", help="unsubscribe an endpoint")
     remove.add_argument("endpoint")
+    test = commands.add_parser(
+        "test", help="ask SaaSquatch to send a subscription its test webhook"
+    )
+    test.add_argument("endpoint", help="the subscribed URL, as `list` shows it")
     send = commands.add_parser("send", help="sign a webhook file with a local key and post it")
     send.add_argument("url")
     send.add_argument("file", type=Path)
     send.add_argument("--key", type=Path, required=True, help="a PEM RSA private key")
     send.add_argument("--kid", default="local")
-    for command in (register, remove, commands.choices["list"]):
+    send.add_argument("--tenant", help="set the webhook's tenantAlias")
+    send.add_argument(
+        "--as-is", action="store_true", help="send the file's bytes (no fresh `created`)"
+    )
+    for command in (register, remove, test, commands.choices["list"]):
         command.add_argument(
             "--base-url",
             default=env.get("SAASQUATCH_BASE_URL") or "https://app.referralsaasquatch.com",
@@ -118,7 +153,10 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
     args = _parser(env).parse_args(argv)
     try:
         if args.command == "send":
-            answer = signed_post(args.url, args.file.read_bytes(), args.key.read_bytes(), args.kid)
+            body = args.file.read_bytes()
+            if not args.as_is:
+                body = stamped(body, time.time(), args.tenant)
+            answer = signed_post(args.url, body, args.key.read_bytes(), args.kid)
             print(f"{answer.status_code} {answer.text.strip()}")
             return 0 if answer.status_code == 200 else 1
         subscriptions = Subscriptions(
@@ -130,6 +168,9 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
         elif args.command == "remove":
             subscriptions.remove(args.endpoint)
             print(f"removed {args.endpoint}")
+        elif args.command == "test":
+            subscriptions.test(args.endpoint)
+            print(f"asked SaaSquatch to send {args.endpoint} its test webhook")
         else:
             for each in subscriptions.list():
                 types = ",".join(each.get("webhookTypes") or ["*"])

@@ -1,12 +1,14 @@
 """The reverse direction end to end: a signed SaaSquatch webhook posted to saasquatch_webhook,
 published to its topic on the Pub/Sub emulator, pushed to forward, which sends the Segment
-batch to a Segment HTTP API stand-in (Basic auth with the write key, `/v1/batch`)."""
+batch to a Segment HTTP API stand-in (Basic auth with the write key, `/v1/batch`). The webhooks
+are made now, by our tenant (the receiver drops other tenants' and old ones)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,29 +31,38 @@ pytestmark = pytest.mark.e2e
 WEBHOOKS = "e2e-saasquatch-webhooks"
 DEAD_LETTERS = "e2e-webhook-dead-letters"
 KEY = new_key()
-CREATED = int(time.time() * 1000)
+TENANT = "test_tenant"
 
 
-def webhook(kind: str, data: dict[str, Any], webhook_id: str) -> dict[str, Any]:
+def iso(millis: int) -> str:
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def webhook(kind: str, data: dict[str, Any], webhook_id: str, created: int) -> dict[str, Any]:
     return {
         "id": webhook_id,
         "type": kind,
-        "tenantAlias": "test_tenant",
+        "tenantAlias": TENANT,
         "live": True,
-        "created": CREATED,
+        "created": created,
         "data": data,
     }
 
 
-SAMPLES = [
-    webhook("user.created", {"id": "u-1", "accountId": "a-1", "email": "u1@example.com"}, "w-1"),
-    webhook("referral.started", {"id": "r-1", "referrer": {"id": "u-1"}}, "w-2"),
-    webhook("referral.converted", {"id": "r-1", "referrer": {"id": "u-1"}}, "w-3"),
-    webhook("referral.ended", {"id": "r-1", "referrerUser": "u-1"}, "w-4"),
-    webhook("reward.created", {"id": "rw-1", "userId": "u-1", "type": "CREDIT"}, "w-5"),
-    webhook("user.reward.balance.changed", {"userId": "u-1", "resourceVersion": 7}, "w-6"),
-    webhook("coupon.created", {"code": "FRIEND10", "programId": "p"}, "w-7"),
-]
+def samples() -> list[dict[str, Any]]:
+    """One webhook of each forwarded type, made now (SaaSquatch sends a webhook as it happens;
+    the receiver drops one older than its window)."""
+    now = int(time.time() * 1000)
+    user = {"id": "u-1", "accountId": "a-1", "email": "u1@example.com", "dateCreated": now - 5}
+    return [
+        webhook("user.created", user, "w-1", now),
+        webhook("referral.started", {"id": "r-1", "referrer": {"id": "u-1"}}, "w-2", now),
+        webhook("referral.converted", {"id": "r-1", "referrer": {"id": "u-1"}}, "w-3", now),
+        webhook("referral.ended", {"id": "r-1", "referrerUser": "u-1"}, "w-4", now),
+        webhook("reward.created", {"id": "rw-1", "userId": "u-1", "type": "CREDIT"}, "w-5", now),
+        webhook("user.reward.balance.changed", {"userId": "u-1", "resourceVersion": 7}, "w-6", now),
+        webhook("coupon.created", {"code": "FRIEND10", "programId": "p"}, "w-7", now),
+    ]
 
 
 @pytest.fixture
@@ -98,7 +109,12 @@ class Reverse:
         )
         self.receiver = processes.serve(
             "saasquatch_webhook",
-            {**common, "WEBHOOK_TOPIC": WEBHOOKS, "WEBHOOK_JWKS_URL": jwks.url},
+            {
+                **common,
+                "WEBHOOK_TOPIC": WEBHOOKS,
+                "WEBHOOK_JWKS_URL": jwks.url,
+                "WEBHOOK_TENANT_ALIASES": TENANT,
+            },
         )
 
     def post(self, hook: dict[str, Any]) -> requests.Response:
@@ -124,28 +140,46 @@ def test_each_webhook_type_becomes_its_exact_segment_batch(
     emulator: Emulator, processes: Processes, jwks: JwksStandIn, segment_api: SegmentStandIn
 ) -> None:
     reverse = Reverse(emulator, processes, jwks, segment_api)
-    for hook in SAMPLES:
+    hooks = samples()
+    for hook in hooks:
         answer = reverse.post(hook)
         assert (answer.status_code, answer.json()) == (200, {"accepted": 1})
-    assert reverse.post(webhook("test", {}, "w-test")).status_code == 200
+    test = webhook("test", {}, "w-test", hooks[0]["created"])
+    assert reverse.post(test).status_code == 200
 
-    found = lines(reverse.forward, lambda found: len(found) >= len(SAMPLES) + 1)
-    assert sorted(line["outcome"] for line in found) == ["delivered"] * len(SAMPLES) + ["ignored"]
+    found = lines(reverse.forward, lambda found: len(found) >= len(hooks) + 1)
+    assert sorted(line["outcome"] for line in found) == ["delivered"] * len(hooks) + ["ignored"]
     by_id = {batch.body["batch"][0]["messageId"]: batch for batch in segment_api.batches}
-    for hook in SAMPLES:
+    for hook in hooks:
         [expected] = map_webhook(hook).calls
         batch = by_id[f"saasquatch-{hook['id']}"]
         assert batch.status == 200
         assert batch.body["batch"] == [expected]
         assert set(batch.body) == {"batch", "sentAt"}
-    assert len(segment_api.batches) == len(SAMPLES)  # the test webhook sent nothing
+        [call] = batch.body["batch"]
+        assert call["timestamp"] == iso(hook["created"])
+        assert call["integrations"] == {"SaaSquatch": False, "SaaSquatch v2": False}
+        assert call["context"]["saasquatch"]["tenantAlias"] == TENANT
+    assert len(segment_api.batches) == len(hooks)  # the test webhook sent nothing
+    events = [by_id[f"saasquatch-{hook['id']}"].body["batch"][0].get("event") for hook in hooks]
+    assert events == [
+        None,  # an identify
+        "Referral Created",
+        "Referral Converted",
+        "Referral Ended",
+        "Reward Created",
+        "Reward Balance Changed",
+        "Coupon Created",
+    ]
+    identify = by_id["saasquatch-w-1"].body["batch"][0]
+    assert identify["traits"]["createdAt"] == iso(hooks[0]["created"] - 5)
 
 
 def test_saasquatch_retrying_a_webhook_sends_the_same_message_id(
     emulator: Emulator, processes: Processes, jwks: JwksStandIn, segment_api: SegmentStandIn
 ) -> None:
     reverse = Reverse(emulator, processes, jwks, segment_api)
-    hook = SAMPLES[4]
+    hook = samples()[4]
     assert reverse.post(hook).status_code == 200
     assert reverse.post(hook).status_code == 200  # SaaSquatch's retry: same webhook id
     lines(reverse.forward, lambda found: len(found) >= 2)
@@ -168,7 +202,7 @@ def test_segment_refusing_for_now_means_redelivered_until_it_takes_it(
 ) -> None:
     reverse = Reverse(emulator, processes, jwks, segment_api)
     segment_api.fail(status, **headers)
-    assert reverse.post(SAMPLES[1]).status_code == 200
+    assert reverse.post(samples()[1]).status_code == 200
     found = lines(reverse.forward, lambda found: any(x["outcome"] == "delivered" for x in found))
     assert [(line["outcome"], line.get("reason")) for line in found] == [
         ("retry", reason),
@@ -183,7 +217,7 @@ def test_segment_rejecting_a_batch_is_a_dead_letter_with_the_reason(
 ) -> None:
     reverse = Reverse(emulator, processes, jwks, segment_api)
     segment_api.fail(400)
-    hook = SAMPLES[0]
+    hook = samples()[0]
     assert reverse.post(hook).status_code == 200
     [dead] = reverse.dead_letters.pull(1)
     assert json.loads(dead.data) == hook
@@ -201,7 +235,8 @@ def test_an_unsigned_or_forged_webhook_is_refused_and_never_published(
     emulator: Emulator, processes: Processes, jwks: JwksStandIn, segment_api: SegmentStandIn
 ) -> None:
     reverse = Reverse(emulator, processes, jwks, segment_api)
-    body = json.dumps(SAMPLES[4]).encode()
+    hooks = samples()
+    body = json.dumps(hooks[4]).encode()
     unsigned = requests.post(reverse.receiver.url, data=body, timeout=10)
     forged = requests.post(
         reverse.receiver.url,
@@ -217,7 +252,7 @@ def test_an_unsigned_or_forged_webhook_is_refused_and_never_published(
         401,
         {"error": "X-Hook-JWS-RFC-7797 does not match the body", "reason": "bad_signature"},
     )
-    assert reverse.post(SAMPLES[5]).status_code == 200  # a signed one behind them goes through
+    assert reverse.post(hooks[5]).status_code == 200  # a signed one behind them goes through
     lines(reverse.forward, lambda found: len(found) >= 1)
     assert [m["messageId"] for m in segment_api.accepted()] == ["saasquatch-w-6"]
 
@@ -227,7 +262,7 @@ def test_a_dead_letter_replayed_as_the_docs_say_reaches_segment_once_fixed(
 ) -> None:
     reverse = Reverse(emulator, processes, jwks, segment_api)
     segment_api.fail(401)  # a wrong write key, say
-    assert reverse.post(SAMPLES[2]).status_code == 200
+    assert reverse.post(samples()[2]).status_code == 200
     lines(reverse.forward, lambda found: len(found) >= 1)
     code = dead_letters.main(
         [

@@ -10,6 +10,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -80,13 +81,17 @@ def served_webhook(processes: Processes, emulator: Emulator, topic: Topic, jwks_
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "WEBHOOK_TOPIC": topic.name,
         "WEBHOOK_JWKS_URL": jwks_url,
+        "WEBHOOK_TENANT_ALIASES": "t",
         "THREADS": str(THREADS),
         "BODY_TIMEOUT_SECONDS": "2",
     }
     return processes.serve("saasquatch_webhook", env)
 
 
-WEBHOOK = b'{"id":"wh-1","type":"test","tenantAlias":"t","live":false,"created":1,"data":{}}'
+# Made now: the receiver publishes it (it is of our tenant and inside the age window).
+WEBHOOK = b'{"id":"wh-1","type":"test","tenantAlias":"t","live":false,"created":%d,"data":{}}' % (
+    time.time() * 1000
+)
 
 
 def normal_ingest(port: int) -> int:

@@ -121,6 +121,26 @@ def test_classify_keeps_segments_status_and_retry_after() -> None:
             "user.deleted has no",
         ),
         ({"SEGMENT_WRITE_KEY": "k", "SEGMENT_API_BASE_URL": "events.eu1"}, "SEGMENT_API_BASE_URL"),
+        (
+            {"SEGMENT_WRITE_KEY": "k", "FORWARD_EVENT_NAMES": "Referral Started"},
+            "FORWARD_EVENT_NAMES: is not JSON",
+        ),
+        (
+            {"SEGMENT_WRITE_KEY": "k", "FORWARD_EVENT_NAMES": '["Referral Started"]'},
+            "FORWARD_EVENT_NAMES: must be a JSON object",
+        ),
+        (
+            {"SEGMENT_WRITE_KEY": "k", "FORWARD_EVENT_NAMES": '{"referral.created": "X"}'},
+            "FORWARD_EVENT_NAMES: referral.created has no Segment call",
+        ),
+        (
+            {"SEGMENT_WRITE_KEY": "k", "FORWARD_EVENT_NAMES": '{"user.created": "Signed Up"}'},
+            "FORWARD_EVENT_NAMES: user.created becomes an identify",
+        ),
+        (
+            {"SEGMENT_WRITE_KEY": "k", "FORWARD_EVENT_NAMES": '{"reward.created": ""}'},
+            "FORWARD_EVENT_NAMES: the name for reward.created must be a non-empty string",
+        ),
     ],
 )
 def test_forward_refuses_an_unsafe_start_naming_the_setting(
@@ -139,3 +159,30 @@ def test_the_allow_list_and_the_eu_endpoint_are_read() -> None:
     assert settings.SEGMENT_API_BASE_URL == EU_BASE_URL
     assert settings.stream_options.types == {"reward.created", "user.created"}
     assert ForwardSettings.checked(SEGMENT_WRITE_KEY="k").stream_options.types is None
+
+
+def test_event_names_are_read_and_reach_the_mapper() -> None:
+    settings = ForwardSettings.from_env(
+        {
+            "SEGMENT_WRITE_KEY": "k",
+            "FORWARD_EVENT_NAMES": '{"referral.started": "Referral Started"}',
+        }
+    )
+    hook = {
+        "id": "w-2",
+        "type": "referral.started",
+        "data": {"id": "r-1", "referrer": {"id": "u-1"}},
+    }
+    [call] = map_webhook(hook, settings.stream_options).calls
+    assert call["event"] == "Referral Started"
+    assert ForwardSettings.default("FORWARD_EVENT_NAMES") == "{}"
+    [call] = map_webhook(hook, ForwardSettings.checked(SEGMENT_WRITE_KEY="k").stream_options).calls
+    assert call["event"] == "Referral Created"
+
+
+def test_a_lone_surrogate_is_sent_as_valid_utf_8(segment_api: SegmentStandIn) -> None:
+    """JSON allows `"\\ud800"`, UTF-8 does not: the client writes U+FFFD instead of failing."""
+    hook = {**HOOK, "data": {"userId": "u", "name": "half \ud83d of a pair"}}
+    assert client(segment_api.base_url).send_batch(map_webhook(hook).calls) == 200
+    [batch] = segment_api.batches
+    assert batch.body["batch"][0]["properties"]["name"] == "half \ufffd of a pair"

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from segment_api.client import KeyUnavailable, MessageTooLarge, SegmentError
+from segment_api.client import (
+    MAX_MESSAGE_BYTES,
+    KeyUnavailable,
+    MessageTooLarge,
+    SegmentError,
+    encode,
+)
 from stream.forward import create_handler
 from stream.forward_settings import ForwardSettings
 
@@ -79,6 +85,7 @@ def test_a_webhook_is_sent_as_one_batch_and_acked(
     assert (answer.status_code, answer.json) == (200, {"outcome": "delivered"})
     [batch] = segment.batches
     assert [call["event"] for call in batch] == ["Reward Created"]
+    assert batch[0]["integrations"] == {"SaaSquatch": False, "SaaSquatch v2": False}
     line = log_line(capsys.readouterr().out)
     assert (line["webhook_type"], line["segment_status"], line["calls"]) == (
         "reward.created",
@@ -164,3 +171,69 @@ def test_a_dead_letter_that_cannot_be_published_is_redelivered(
     dead_lettered.down = True
     answer = forward.post("/", json=push(HOOK))
     assert (answer.status_code, answer.json["reason"]) == (503, "dead_letter_publish_failed")
+
+
+def big_user(fields: int, chars: int) -> dict[str, Any]:
+    custom = {f"custom_{i:03}": "v" * chars for i in range(fields)}
+    return {
+        "id": "wh-big",
+        "type": "user.created",
+        "tenantAlias": "test_tenant",
+        "live": True,
+        "created": 1764672000123,
+        "data": {
+            "id": "u-9",
+            "accountId": "a-9",
+            "email": "nine@example.com",
+            "customFields": custom,
+        },
+    }
+
+
+def test_a_user_of_100_custom_fields_of_1024_characters_reaches_segment_trimmed(
+    forward: FlaskClient,
+    segment: FakeSegment,
+    dead_lettered: FakeTopic,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SaaSquatch's limits (100 custom fields of 1,024 characters) make an identify of about
+    104 KB; it reaches Segment under 32 KB, the fields left out named, nothing dead-lettered."""
+    answer = forward.post("/", json=push(big_user(100, 1024)))
+    assert (answer.status_code, answer.json) == (200, {"outcome": "delivered"})
+    [[identify]] = segment.batches
+    assert len(encode(identify)) <= MAX_MESSAGE_BYTES
+    trimmed = identify["context"]["saasquatch"]["trimmedFields"]
+    kept = [name for name in identify["traits"] if name.startswith("custom_")]
+    assert sorted(trimmed + kept) == [f"custom_{i:03}" for i in range(100)]
+    assert len(trimmed) > 60 and kept
+    assert identify["traits"]["email"] == "nine@example.com"
+    assert dead_lettered.pull() == []
+    line = log_line(capsys.readouterr().out)
+    assert line["trimmed_count"] == len(trimmed)
+    assert line["trimmed_fields"] == trimmed[:20]
+    assert "vvvv" not in json.dumps(line)
+
+
+def test_a_message_that_cannot_fit_is_dead_lettered_without_a_call(
+    forward: FlaskClient, segment: FakeSegment, dead_lettered: FakeTopic
+) -> None:
+    hook = {**HOOK, "data": {"userId": "u-1", "type": "CREDIT", "name": "n" * 40_000}}
+    answer = forward.post("/", json=push(hook))
+    assert answer.json == {"outcome": "dead_lettered", "reason": "segment_message_too_large"}
+    assert segment.batches == []
+    [letter] = dead_lettered.pull()
+    assert json.loads(letter.data) == hook
+    assert letter.attributes["detail"].endswith("even with every optional field left out")
+
+
+def test_the_event_names_setting_renames_what_reaches_segment(
+    segment: FakeSegment, dead_lettered: FakeTopic
+) -> None:
+    settings = ForwardSettings.checked(
+        GOOGLE_CLOUD_PROJECT=PROJECT,
+        SEGMENT_WRITE_KEY="wk",
+        FORWARD_EVENT_NAMES='{"reward.created": "Reward Given"}',
+    )
+    client = client_for(create_handler(settings, segment=segment, dead_letters=dead_lettered))
+    assert client.post("/", json=push(HOOK)).json == {"outcome": "delivered"}
+    assert segment.batches[0][0]["event"] == "Reward Given"

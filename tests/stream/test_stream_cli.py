@@ -59,3 +59,17 @@ def test_types_limits_what_is_forwarded_and_an_unknown_type_is_one_line() -> Non
     code, out, err = preview(SAMPLE.read_text(), "--types", "user.deleted")
     assert (code, out) == (2, [])
     assert err == "error: bad option: --types: user.deleted has no Segment call\n"
+
+
+def test_event_names_rename_as_the_setting_does_and_a_wrong_one_is_one_line() -> None:
+    hook = json.dumps({"id": "w1", "type": "referral.started", "data": {"referrerUser": "u"}})
+    code, out, _ = preview(hook)
+    assert (code, out[0]["calls"][0]["event"]) == (0, "Referral Created")
+    code, out, _ = preview(hook, "--event-names", '{"referral.started": "Referral Started"}')
+    assert (code, out[0]["calls"][0]["event"]) == (0, "Referral Started")
+    code, out, err = preview(hook, "--event-names", '{"user.created": "Signed Up"}')
+    assert (code, out) == (2, [])
+    assert err == (
+        "error: bad option: --event-names: user.created becomes an identify, "
+        "which has no event name\n"
+    )

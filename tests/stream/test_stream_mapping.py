@@ -1,5 +1,7 @@
-"""Each webhook type becomes its exact Segment call; tests, unknown types and broken webhooks
-end with their reasons, and the mapper never raises."""
+"""Each webhook type becomes its exact Segment call (dates as ISO 8601, the hosted Stream's
+event names unless renamed, the loop guard on every call); tests, unknown types and broken
+webhooks end with their reasons, and the mapper never raises. SaaSquatch's own examples and
+schemas are held to the table in test_stream_fields.py, the size limit in test_stream_fit.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.outcomes import Outcome, Reason
-from stream import LIBRARY, STREAMS, StreamOptions, map_webhook, message_id
+from stream import (
+    INTEGRATIONS,
+    LIBRARY,
+    STREAMS,
+    StreamOptions,
+    check_event_names,
+    map_webhook,
+    message_id,
+)
 
 CREATED = 1764672000123  # 2025-12-02T10:40:00.123Z
 WHEN = "2025-12-02T10:40:00.123Z"
@@ -68,14 +78,16 @@ REFERRAL_PROPERTIES = {
     "referredUserId": "friend-2",
     "referredAccountId": "acct-2",
     "referrerUserId": "advocate-1",
+    "referrerUser": "classic-advocate",
+    "referredUser": "classic-friend",
     "moderationStatus": "ACTIONED",
     "referrerModerationStatus": "APPROVED",
     "referredModerationStatus": "PENDING",
-    "dateReferralStarted": 1764600000000,
+    "dateReferralStarted": "2025-12-01T14:40:00.000Z",
 }
 
 
-def test_user_created_is_an_identify_of_the_user_with_codes_and_custom_fields() -> None:
+def test_user_created_is_an_identify_of_the_user_with_codes_links_and_custom_fields() -> None:
     data = {
         "id": "u-42",
         "accountId": "a-42",
@@ -88,9 +100,13 @@ def test_user_created_is_an_identify_of_the_user_with_codes_and_custom_fields() 
         "referralCodes": {"friends": "ADALOVELACE", "partners": "ADA10"},
         "referable": True,
         "dateCreated": 1764600000000,
-        "customFields": {"plan": "pro", "email": "not over the declared field"},
-        "emailHash": "left out: not declared",
+        "customFields": {"plan": "pro", "email": "not over the declared field", "gone": None},
+        "emailHash": "left out: DROPPED says why",
         "shareLinks": {"shareLink": "https://ssqt.co/x"},
+        "referredByCodes": ["BOB10"],
+        "segments": [],
+        "countryCode": "GB",
+        "dateBlocked": None,
     }
     assert only_call(webhook("user.created", data)) == {
         "type": "identify",
@@ -106,10 +122,15 @@ def test_user_created_is_an_identify_of_the_user_with_codes_and_custom_fields() 
             "referralCode": "ADALOVELACE",
             "referralCodes": {"friends": "ADALOVELACE", "partners": "ADA10"},
             "referable": True,
-            "createdAt": 1764600000000,
+            "referredByCodes": ["BOB10"],
+            "segments": [],
+            "countryCode": "GB",
+            "createdAt": "2025-12-01T14:40:00.000Z",
+            "shareLinks": {"shareLink": "https://ssqt.co/x"},
             "plan": "pro",
         },
         "timestamp": WHEN,
+        "integrations": {"SaaSquatch": False, "SaaSquatch v2": False},
         "context": context("user.created"),
     }
 
@@ -117,7 +138,7 @@ def test_user_created_is_an_identify_of_the_user_with_codes_and_custom_fields() 
 @pytest.mark.parametrize(
     ("kind", "event"),
     [
-        ("referral.started", "Referral Started"),
+        ("referral.started", "Referral Created"),
         ("referral.converted", "Referral Converted"),
         ("referral.ended", "Referral Ended"),
     ],
@@ -130,6 +151,7 @@ def test_referrals_are_tracked_for_the_referrer(kind: str, event: str) -> None:
         "event": event,
         "properties": REFERRAL_PROPERTIES,
         "timestamp": WHEN,
+        "integrations": INTEGRATIONS,
         "context": context(kind),
     }
 
@@ -138,6 +160,8 @@ def test_a_classic_referral_names_its_users_by_id_only() -> None:
     classic = {key: value for key, value in REFERRAL.items() if key not in ("referrer", "referred")}
     call = only_call(webhook("referral.converted", classic))
     assert call["userId"] == "classic-advocate"
+    assert call["properties"]["referrerUserId"] == call["properties"]["referrerUser"]
+    assert call["properties"]["referredUserId"] == call["properties"]["referredUser"]
     assert call["properties"]["referredUserId"] == "classic-friend"
 
 
@@ -170,9 +194,11 @@ def test_reward_created_is_tracked_for_the_rewarded_user() -> None:
             "programId": "friends",
             "unit": "%",
             "discountPercent": 15,
-            "dateGiven": 1764600000500,
+            "cancellable": True,
+            "dateGiven": "2025-12-01T14:40:00.500Z",
         },
         "timestamp": WHEN,
+        "integrations": INTEGRATIONS,
         "context": context("reward.created"),
     }
 
@@ -205,7 +231,7 @@ def test_a_coupon_for_no_user_is_the_tenants() -> None:
     assert (call["event"], call["anonymousId"], call["properties"]) == (
         "Coupon Created",
         "saasquatch-tenant-test_tenant",
-        {"code": "FRIENDS15", "programId": "friends", "dateCreated": 1764600000100},
+        {"code": "FRIENDS15", "programId": "friends", "dateCreated": "2025-12-01T14:40:00.100Z"},
     )
 
 
@@ -256,6 +282,77 @@ def test_a_broken_webhook_is_a_dead_letter_naming_the_problem(hook: Any, says: s
     assert forwarding.detail is not None and forwarding.detail.startswith(says)
 
 
+def test_the_hosted_streams_names_are_the_defaults() -> None:
+    """SaaSquatch's hosted Stream documents these three; the others keep our names."""
+    names = {kind: stream.event or stream.call for kind, stream in STREAMS.items()}
+    assert names == {
+        "user.created": "identify",
+        "referral.started": "Referral Created",
+        "referral.converted": "Referral Converted",
+        "referral.ended": "Referral Ended",
+        "reward.created": "Reward Created",
+        "user.reward.balance.changed": "Reward Balance Changed",
+        "coupon.created": "Coupon Created",
+    }
+
+
+def test_event_names_rename_only_the_types_they_name() -> None:
+    options = StreamOptions(event_names={"referral.started": "Referral Started"})
+    assert only_call(webhook("referral.started", REFERRAL), options)["event"] == "Referral Started"
+    converted = only_call(webhook("referral.converted", REFERRAL), options)
+    assert converted["event"] == "Referral Converted"
+
+
+@pytest.mark.parametrize(
+    ("names", "says"),
+    [
+        (["referral.started"], "must be a JSON object"),
+        ({"user.deleted": "X"}, "user.deleted has no Segment call; renamable: referral.started"),
+        ({"user.created": "User Created"}, "user.created becomes an identify"),
+        ({"reward.created": ""}, "the name for reward.created must be a non-empty string"),
+        ({"reward.created": "  "}, "must be a non-empty string"),
+        ({"reward.created": 7}, "must be a non-empty string"),
+        ({"reward.created": "x" * 201}, "of at most 200 characters"),
+    ],
+)
+def test_wrong_event_names_say_what_is_wrong(names: Any, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        check_event_names(names)
+
+
+def test_an_event_name_of_200_characters_is_taken() -> None:
+    assert check_event_names({"reward.created": "x" * 200}) == {"reward.created": "x" * 200}
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        (1570129308430, "2019-10-03T19:01:48.430Z"),  # SaaSquatch's RewardCreated example
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1570129308430.0, "2019-10-03T19:01:48.430Z"),
+        ("2019-10-03", "2019-10-03"),  # not epoch milliseconds: as sent, not lost
+        (10**20, 10**20),  # past the calendar: as sent
+        (True, True),
+    ],
+)
+def test_dates_go_as_iso_8601_utc_with_milliseconds(sent: Any, expected: Any) -> None:
+    call = only_call(webhook("reward.created", {"userId": "u", "dateExpires": sent}))
+    assert call["properties"]["dateExpires"] == expected
+
+
+def test_a_null_is_left_out_not_sent_as_null() -> None:
+    data = {"userId": "u", "dateCancelled": None, "cancellable": False, "name": None}
+    assert only_call(webhook("reward.created", data))["properties"] == {"cancellable": False}
+
+
+def test_dates_inside_a_list_are_dates_too() -> None:
+    redemption = {"id": "rd-1", "dateRedeemed": 1570129308430, "quantityRedeemed": "5"}
+    call = only_call(webhook("reward.created", {"userId": "u", "redemptions": [redemption]}))
+    assert call["properties"]["redemptions"] == [
+        {"id": "rd-1", "dateRedeemed": "2019-10-03T19:01:48.430Z", "quantityRedeemed": "5"}
+    ]
+
+
 def test_every_declared_type_has_an_event_name_or_is_an_identify() -> None:
     for kind, stream in STREAMS.items():
         assert (stream.call == "identify") == (stream.event is None), kind
@@ -283,3 +380,4 @@ def test_any_webhook_ends_in_a_forwarding_and_never_raises(
     for call in forwarding.calls:
         assert len(call["messageId"]) < 100
         assert ("userId" in call) != ("anonymousId" in call)
+        assert call["integrations"] == {"SaaSquatch": False, "SaaSquatch v2": False}

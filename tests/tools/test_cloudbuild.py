@@ -19,7 +19,9 @@ import yaml
 from google.cloud import pubsub_v1
 
 from stream.forward_settings import ForwardSettings
+from stream.receive_settings import WebhookSettings
 from subscription.deliver_settings import DeliverSettings
+from tools import monitoring
 from tools.emulator import Emulator
 from tools.processes import ROOT
 
@@ -342,6 +344,37 @@ def test_the_monitoring_is_created_from_the_files(deployed: dict[str, Any]) -> N
     policies = [call for call in created if "policies" in call]
     assert len(policies) == len(list((ROOT / "monitoring" / "alerts").glob("*.json")))
     assert "no notification channels given" in deployed["outputs"]["monitoring"]
+    # What was sent, from the stand-in's copies of the files: both directions' names.
+    sent = {}
+    for call in created:
+        flag = "--policy-from-file" if "policies" in call else "--config-from-file"
+        path = Path(option(call, flag))
+        sent[path.stem.split("-", 1)[1]] = json.loads(path.read_text())
+    assert '"saasquatch-webhook"' in sent["segment_webhook_requests"]["filter"]
+    assert '"segment-forward"' in sent["segment_forward_outcomes"]["filter"]
+    for policy, subscription in (
+        ("forward-dead-letter-backlog", "saasquatch-webhooks-dead-letter-pull"),
+        ("forward-push-backlog-age", "saasquatch-webhooks-forward"),
+        ("dead-letter-backlog", "segment-events-dead-letter-pull"),
+        ("push-backlog-age", "segment-events-deliver"),
+    ):
+        [condition] = sent[policy]["conditions"]
+        assert f'subscription_id="{subscription}"' in condition["conditionThreshold"]["filter"]
+
+
+def test_the_monitoring_step_passes_every_name_it_watches() -> None:
+    """Each name `tools.monitoring` watches is the build's substitution of that name: in the
+    gcloud image a subscription has no default, and any default would watch the services of a
+    deployment with other names."""
+    script = STEPS["monitoring"]["script"].replace("\\\n", " ")
+    [command] = [line for line in script.splitlines() if "python3 -m tools.monitoring" in line]
+    given = re.findall(r'(--[\w-]+) "\$\{(\w+)\}"', command)
+    argv = [word for option, name in given for word in (option, f"<{name}>")]
+    args = monitoring._parser().parse_args(argv)
+    assert args.project == "<PROJECT_ID>"
+    assert args.notification_channels == "<_NOTIFICATION_CHANNELS>"
+    for attribute, name in monitoring.NAMES.items():
+        assert getattr(args, attribute) == f"<_{name}>", attribute
 
 
 def test_no_secret_value_is_on_any_command_line(deployed: dict[str, Any]) -> None:
@@ -513,8 +546,12 @@ def test_the_webhook_receiver_is_public_and_forward_private_on_its_own_audience(
         "THREADS": "32",
         "WEBHOOK_TOPIC": "saasquatch-webhooks",
         "WEBHOOK_JWKS_URL": "https://app.referralsaasquatch.com/.well-known/jwks.json",
+        "WEBHOOK_TENANT_ALIASES": TENANT,  # deliver's tenant, unless others are named
+        "WEBHOOK_LIVE": "any",
+        "WEBHOOK_MAX_AGE_HOURS": "74",
         "LOG_LEVEL": "INFO",
     }
+    WebhookSettings.from_env(env_vars(webhook))  # the receiver would start with exactly these
     assert option(forward, "--set-custom-audiences") == "segment-saasquatch-forward"
     assert env_vars(forward) == {
         "GOOGLE_CLOUD_PROJECT": PROJECT_ID,
@@ -525,6 +562,7 @@ def test_the_webhook_receiver_is_public_and_forward_private_on_its_own_audience(
         ),
         "SEGMENT_API_BASE_URL": "https://api.segment.io",
         "FORWARD_WEBHOOK_TYPES": "",
+        "FORWARD_EVENT_NAMES": "{}",
         "PUSH_AUDIENCE": "segment-saasquatch-forward",
         "PUSH_SERVICE_ACCOUNT": PUSH_ACCOUNT,
         "PUSH_SIGNATURE_CHECKED_BY_CLOUD_RUN": "true",
@@ -591,6 +629,30 @@ def test_a_public_forward_fails_the_build(
     assert (
         "forward must be reachable by the push account only" in build["outputs"]["deploy-forward"]
     )
+
+
+def test_a_stream_without_a_tenant_stops_the_build_and_names_are_passed_as_given(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    stopped = steps_with(
+        tmp_path / "a",
+        emulator,
+        ANSWERS,
+        _STREAM="true",
+        _SAASQUATCH_TENANT_ALIAS="",
+        _DRY_RUN="true",
+    )
+    assert stopped["failed"] == "settings"
+    [line] = stopped["outputs"]["settings"].strip().splitlines()
+    assert line.startswith("_WEBHOOK_TENANT_ALIASES and _SAASQUATCH_TENANT_ALIAS are both empty")
+    assert stopped["calls"] == []
+    named = steps_with(
+        tmp_path / "b", emulator, ANSWERS, _STREAM="true", _WEBHOOK_TENANT_ALIASES="acme,acme_test"
+    )
+    assert named["failed"] is None
+    webhook_env = env_vars(deploys(named)["saasquatch-webhook"])
+    assert webhook_env["WEBHOOK_TENANT_ALIASES"] == "acme,acme_test"
+    assert WebhookSettings.from_env(webhook_env).admission.tenants == {"acme", "acme_test"}
 
 
 def test_a_stream_value_other_than_true_or_false_stops_the_build(

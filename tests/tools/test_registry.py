@@ -172,15 +172,15 @@ def test_the_tools_default_to_what_the_build_passes_them(monkeypatch: pytest.Mon
             "_MAX_BACKOFF",
         )
     )
-    watched = monitoring._parser().parse_args(["--project", "p"])
-    assert (
-        watched.ingest_service,
-        watched.deliver_service,
-        watched.subscription,
-        watched.dead_letter_subscription,
-    ) == (
-        SUBSTITUTIONS["_INGEST_SERVICE"],
-        SUBSTITUTIONS["_DELIVER_SERVICE"],
-        SUBSTITUTIONS["_SUBSCRIPTION"],
-        SUBSTITUTIONS["_DEAD_LETTER_SUBSCRIPTION"],
-    )
+    watched = vars(monitoring._parser().parse_args(["--project", "p"]))
+    for option in (
+        "ingest_service",
+        "deliver_service",
+        "subscription",
+        "dead_letter_subscription",
+        "webhook_service",
+        "forward_service",
+        "webhook_subscription",
+        "webhook_dead_letter_subscription",
+    ):
+        assert watched[option] == SUBSTITUTIONS[f"_{option.upper()}"], option

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from http.server import BaseHTTPRequestHandler
@@ -53,6 +54,20 @@ class SubscriptionsStandIn(StandIn):
                         answer_json(self, 200, stand_in.endpoints[body["endpointUrl"]])
                     elif self.command == "GET" and self.path == root:
                         answer_json(self, 200, list(stand_in.endpoints.values()))
+                    elif (
+                        self.command == "POST"
+                        and self.path.startswith(root + "/")
+                        and self.path.endswith("/test")
+                    ):
+                        url = unquote(self.path.removeprefix(root + "/").removesuffix("/test"))
+                        found = url in stand_in.endpoints
+                        answer_json(
+                            self,
+                            200 if found else 404,
+                            {"sent": True}
+                            if found
+                            else {"message": "Not found", "statusCode": 404},
+                        )
                     elif self.command == "DELETE" and self.path.startswith(root + "/"):
                         url = unquote(self.path.removeprefix(root + "/"))
                         found = stand_in.endpoints.pop(url, None)
@@ -91,6 +106,12 @@ def test_register_list_and_remove_a_subscription(saasquatch: SubscriptionsStandI
     url = "https://saasquatch-webhook-x1.a.run.app/"
     assert tool("register", url, **env) == (0, f"registered {url}\n", "")
     assert tool("list", **env) == (0, f"{url}\tsegment-saasquatch\t*\n", "")
+    asked = f"asked SaaSquatch to send {url} its test webhook\n"
+    assert tool("test", url, **env) == (0, asked, "")
+    assert saasquatch.requests[-1][:2] == (
+        "POST",
+        f"/api/v1/{TENANT}/subscription/https%3A%2F%2Fsaasquatch-webhook-x1.a.run.app%2F/test",
+    )
     assert tool("remove", url, **env) == (0, f"removed {url}\n", "")
     assert tool("list", **env) == (0, "", "")
     method, path, _, body = saasquatch.requests[0]
@@ -99,7 +120,7 @@ def test_register_list_and_remove_a_subscription(saasquatch: SubscriptionsStandI
         f"/api/v1/{TENANT}/subscription",
         {"endpointUrl": url, "name": "segment-saasquatch"},
     )
-    assert saasquatch.requests[2][1] == f"/api/v1/{TENANT}/subscription/" + (
+    assert saasquatch.requests[3][1] == f"/api/v1/{TENANT}/subscription/" + (
         "https%3A%2F%2Fsaasquatch-webhook-x1.a.run.app%2F"
     )
 
@@ -139,11 +160,19 @@ def test_send_signs_as_saasquatch_does(tmp_path: Path) -> None:
 
     with JwksStandIn() as jwks, _Serving(Receiver) as url:
         jwks.keys["local"] = key
-        assert tool("send", url, str(sample), "--key", str(pem)) == (0, '200 {"accepted": 1}\n', "")
-        [(data, header)] = received
+        sent = tool("send", url, str(sample), "--key", str(pem), "--as-is")
+        assert sent == (0, '200 {"accepted": 1}\n', "")
+        before = time.time()
+        assert tool("send", url, str(sample), "--key", str(pem), "--tenant", "acme")[0] == 0
+        after = time.time()
+        [(data, header), (stamped, stamped_header)] = received
         assert data == body
         verifier = JwsVerifier(jwks.url, 60, 0, 2)
         verifier.verify(verifier.prepare(header), data)  # raises if it were not SaaSquatch's way
+        verifier.verify(verifier.prepare(stamped_header), stamped)
+        webhook = json.loads(stamped)
+        assert before * 1000 - 1 <= webhook.pop("created") <= after * 1000
+        assert webhook == {**json.loads(body), "tenantAlias": "acme"}
 
 
 class _Serving:
