@@ -6,14 +6,18 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+_TOO_DEEP = "nested too deeply to read"
+
 
 def documents(text: str) -> Iterator[tuple[int, Any, str | None]]:
     """(line number, parsed JSON, error): the whole input if it is one document, else each line."""
     try:
-        yield 1, json.loads(text), None
-        return
-    except json.JSONDecodeError:
+        whole = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):  # lines, then: each says what is wrong
         pass
+    else:
+        yield 1, whole, None
+        return
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -21,3 +25,5 @@ def documents(text: str) -> Iterator[tuple[int, Any, str | None]]:
             yield number, json.loads(line), None
         except json.JSONDecodeError as error:
             yield number, None, f"invalid JSON ({error.msg} at column {error.colno})"
+        except RecursionError:
+            yield number, None, _TOO_DEEP

@@ -43,8 +43,9 @@ def run(stdin: TextIO, stdout: TextIO, stderr: TextIO, argv: list[str]) -> int:
         return 2
     try:
         names = check_event_names(json.loads(args.event_names))
-    except ValueError as error:
-        stderr.write(f"error: bad option: --event-names: {error}\n")
+    except (ValueError, RecursionError) as error:
+        said = str(error) if isinstance(error, ValueError) else "nested too deeply to read"
+        stderr.write(f"error: bad option: --event-names: {said}\n")
         return 2
     options = StreamOptions(types=frozenset(types) if types else None, event_names=names)
     failures = 0

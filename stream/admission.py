@@ -57,11 +57,16 @@ def admit(webhook: Mapping[str, Any], policy: Admission, now_ms: int) -> Dropped
         return Dropped(Reason.TENANT_MODE_EXCLUDED, detail, alias)
     created = webhook["created"]
     if created < now_ms - policy.max_age_ms:
-        hours = (now_ms - created) / HOUR_MS
-        detail = f"created {hours:.1f} h ago, over WEBHOOK_MAX_AGE_HOURS"
+        detail = f"created {_hours(now_ms - created)} ago, over WEBHOOK_MAX_AGE_HOURS"
         return Dropped(Reason.WEBHOOK_TOO_OLD, detail, alias)
     if created > now_ms + policy.future_skew_ms:
-        seconds = (created - now_ms) / 1000
-        detail = f"created {seconds:.0f} s ahead of our clock"
+        detail = f"created {_hours(created - now_ms)} ahead of our clock"
         return Dropped(Reason.WEBHOOK_IN_THE_FUTURE, detail, alias)
     return None
+
+
+def _hours(gap_ms: int) -> str:
+    """A gap for the log line, in integer arithmetic: `created` may be any JSON integer."""
+    if gap_ms >= 1_000_000 * HOUR_MS:
+        return "over a million hours"
+    return f"{gap_ms // HOUR_MS}.{gap_ms % HOUR_MS * 10 // HOUR_MS} h"

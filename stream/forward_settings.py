@@ -47,7 +47,7 @@ class ForwardSettings(PushSettings):
         if isinstance(value, str):
             try:
                 value = json.loads(value) if value.strip() else {}
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ValueError(
                     "is not JSON: must be a JSON object of webhook type -> Segment event name"
                 ) from None

@@ -44,6 +44,9 @@ _PREFIX = "saasquatch-"
 INTEGRATIONS = {"SaaSquatch": False, "SaaSquatch v2": False}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TRIMMED_NAME_MAX = 64  # SaaSquatch's own limit on a custom field's name
+# The names listed in `trimmedFields`: SaaSquatch allows 100 custom fields, so a real user's are
+# all named; past that, `trimmedCount` alone (the list must not be what breaks the 32 KB).
+TRIMMED_LISTED = 100
 
 Measure = Callable[[Mapping[str, Any]], int]
 
@@ -276,7 +279,7 @@ def _fit(forwarding: Forwarding, stream: Stream, limit: int, measure: Measure) -
             return Forwarding(
                 Outcome.DEAD_LETTERED,
                 Reason.SEGMENT_MESSAGE_TOO_LARGE,
-                f"a {call['type']} of {size} bytes is over {limit} bytes even with every "
+                f"{call['type']} of {size} bytes: over {limit} bytes even with every "
                 "optional field left out",
                 forwarding.webhook_type,
             )
@@ -326,6 +329,7 @@ def _with(
 ) -> dict[str, Any]:
     origin = {
         **call["context"]["saasquatch"],
-        "trimmedFields": [name[:TRIMMED_NAME_MAX] for name in left_out],
+        "trimmedFields": [name[:TRIMMED_NAME_MAX] for name in left_out[:TRIMMED_LISTED]],
+        "trimmedCount": len(left_out),
     }
     return {**call, key: dict(values), "context": {**call["context"], "saasquatch": origin}}

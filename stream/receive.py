@@ -29,6 +29,7 @@ from .admission import admit
 from .receive_settings import WebhookSettings
 from .signature import HMAC_HEADER, JWS_HEADER, JwsVerifier, PendingJws, check_hmac
 
+_LOUD = frozenset({Reason.OTHER_TENANT, Reason.WEBHOOK_IN_THE_FUTURE})
 EXPECTED = "a SaaSquatch webhook (a JSON object with id, type and created)"
 
 
@@ -100,8 +101,9 @@ def create_handler(
         fields = {"webhook_type": kind[:64], "webhook_id": webhook_id[:64]}
         dropped = admit(webhook, admission, round(clock() * 1000))
         if dropped is not None:
-            # Someone pointing a tenant at us is worth a look; the rest is routine.
-            level = logging.WARNING if dropped.reason is Reason.OTHER_TENANT else logging.INFO
+            # Someone pointing a tenant at us, or a clock that is wrong (theirs or ours), is
+            # worth a look; a replay or the other mode's webhook is routine.
+            level = logging.WARNING if dropped.reason in _LOUD else logging.INFO
             fields |= {"tenant_alias": dropped.tenant_alias, "detail": dropped.detail}
             return Ignored(dropped.reason, fields, level)
         message = OutgoingMessage(raw, {"webhookType": kind[:256], "webhookId": webhook_id[:256]})

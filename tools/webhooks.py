@@ -35,6 +35,9 @@ from urllib.parse import quote
 
 import jwt
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from saasquatch.client import basic_auth, tenant_url
 
@@ -56,7 +59,9 @@ class Subscriptions:
         self._root = tenant_url(base_url, tenant) + "/subscription"
         self._headers = {"Authorization": basic_auth(api_key), "Accept": "application/json"}
 
-    def _call(self, method: str, url: str, body: Any = None) -> Any:
+    def _call(self, method: str, url: str, body: Any = None, *, read: bool = True) -> Any:
+        """SaaSquatch's JSON answer (None when empty, or when `read` is off: an answer whose
+        body we do not use, which need not be JSON)."""
         try:
             answer = requests.request(
                 method, url, json=body, headers=self._headers, timeout=TIMEOUT
@@ -70,7 +75,14 @@ class Subscriptions:
             with contextlib.suppress(ValueError, AttributeError):
                 message = str(answer.json().get("message", ""))
             raise WebhookToolError(f"SaaSquatch answered {answer.status_code} {message}".strip())
-        return answer.json() if answer.content.strip() else None
+        if not read or not answer.content.strip():
+            return None
+        try:
+            return answer.json()
+        except ValueError:
+            raise WebhookToolError(
+                f"SaaSquatch answered {answer.status_code} with a body that is not JSON"
+            ) from None
 
     def register(self, endpoint: str, name: str) -> Any:
         return self._call("POST", self._root, {"endpointUrl": endpoint, "name": name})
@@ -80,11 +92,11 @@ class Subscriptions:
         return found if isinstance(found, list) else []
 
     def remove(self, endpoint: str) -> None:
-        self._call("DELETE", f"{self._root}/{quote(endpoint, safe='')}")
+        self._call("DELETE", f"{self._root}/{quote(endpoint, safe='')}", read=False)
 
     def test(self, endpoint: str) -> None:
         """SaaSquatch sends the subscription at `endpoint` a `test` webhook."""
-        self._call("POST", f"{self._root}/{quote(endpoint, safe='')}/test")
+        self._call("POST", f"{self._root}/{quote(endpoint, safe='')}/test", read=False)
 
 
 def stamped(body: bytes, now: float, tenant: str | None = None) -> bytes:
@@ -99,7 +111,24 @@ def stamped(body: bytes, now: float, tenant: str | None = None) -> bytes:
     webhook["created"] = int(now * 1000)
     if tenant is not None:
         webhook["tenantAlias"] = tenant
-    return json.dumps(webhook, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(webhook, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, escaped in the file: kept escaped
+        return json.dumps(webhook, separators=(",", ":")).encode()
+
+
+def signing_key(pem: bytes) -> RSAPrivateKey:
+    """The RSA private key in `pem`, or one line saying what the file is instead."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise WebhookToolError(
+            "--key is not an unencrypted PEM private key (a public key cannot sign)"
+        ) from None
+    if not isinstance(key, RSAPrivateKey):
+        raise WebhookToolError("--key is not an RSA key: SaaSquatch signs with RS256")
+    return key
 
 
 def detached_jws(body: bytes, key: Any, kid: str) -> str:
@@ -114,7 +143,7 @@ def signed_post(url: str, body: bytes, key_pem: bytes, kid: str) -> requests.Res
     """`body` posted as SaaSquatch posts a webhook: with a detached RS256 JWS over it."""
     headers = {
         "Content-Type": "application/json",
-        "X-Hook-JWS-RFC-7797": detached_jws(body, key_pem, kid),
+        "X-Hook-JWS-RFC-7797": detached_jws(body, signing_key(key_pem), kid),
     }
     return requests.post(url, data=body, headers=headers, timeout=TIMEOUT)
 

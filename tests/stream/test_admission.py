@@ -29,7 +29,11 @@ WEBHOOKS = st.fixed_dictionaries(
     {
         "tenantAlias": ALIASES,
         "live": st.one_of(st.booleans(), st.none(), st.just("true")),
-        "created": st.integers(NOW - 500 * HOUR_MS, NOW + 2 * HOUR_MS),
+        "created": st.one_of(
+            st.integers(NOW - 500 * HOUR_MS, NOW + 2 * HOUR_MS),
+            st.integers(),  # any JSON integer: past a float's range too
+            st.integers(-(10**4000), 10**4000),
+        ),
     }
 )
 
@@ -46,5 +50,6 @@ def test_forwarded_exactly_when_ours_in_mode_and_in_window(
     if dropped is not None:
         assert dropped.reason.outcome is Outcome.IGNORED
         assert len(dropped.tenant_alias) <= 64
+        assert len(dropped.detail) <= 80
         if not ours:
             assert dropped.reason == "other_tenant"

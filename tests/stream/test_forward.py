@@ -141,6 +141,10 @@ def test_classify_keeps_segments_status_and_retry_after() -> None:
             {"SEGMENT_WRITE_KEY": "k", "FORWARD_EVENT_NAMES": '{"reward.created": ""}'},
             "FORWARD_EVENT_NAMES: the name for reward.created must be a non-empty string",
         ),
+        (
+            {"SEGMENT_WRITE_KEY": "k", "FORWARD_EVENT_NAMES": '{"a":' * 100_000},
+            "FORWARD_EVENT_NAMES: is not JSON",
+        ),
     ],
 )
 def test_forward_refuses_an_unsafe_start_naming_the_setting(

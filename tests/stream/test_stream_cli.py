@@ -73,3 +73,12 @@ def test_event_names_rename_as_the_setting_does_and_a_wrong_one_is_one_line() ->
         "error: bad option: --event-names: user.created becomes an identify, "
         "which has no event name\n"
     )
+    code, out, err = preview(hook, "--event-names", '{"a":' * 100_000)
+    assert (code, err) == (2, "error: bad option: --event-names: nested too deeply to read\n")
+
+
+def test_a_webhook_nested_too_deeply_to_read_is_one_line_not_a_crash() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    code, out, err = preview(deep + "\n" + json.dumps({"id": "w1", "type": "test", "data": {}}))
+    assert (code, err) == (1, "line 1: nested too deeply to read\n")
+    assert [(item["line"], item["reason"]) for item in out] == [(2, "test_webhook")]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from common.outcomes import Outcome, Reason
 from segment_api.client import MAX_MESSAGE_BYTES, encode, message_bytes
 from stream import STREAMS, Forwarding, fit, map_webhook
-from stream.mapping import optional_fields
+from stream.mapping import TRIMMED_LISTED, optional_fields
 
 from ..support.examples import examples
 
@@ -76,7 +76,21 @@ def test_it_stops_as_soon_as_the_message_fits() -> None:
     back = copy.deepcopy(call)
     back["traits"][last] = custom[last]
     back["context"]["saasquatch"]["trimmedFields"].remove(last)
+    back["context"]["saasquatch"]["trimmedCount"] -= 1
     assert message_bytes(back) > MAX_MESSAGE_BYTES
+
+
+def test_thousands_of_small_custom_fields_fit_and_the_list_of_their_names_is_bounded() -> None:
+    """Past SaaSquatch's 100 custom fields (a body of 1 MB can hold 10,000), the names of what
+    was left out must not be what breaks the limit: at most 100 are listed, and counted."""
+    custom = {f"{i:05}".ljust(64, "n"): "v" * 30 for i in range(10_000)}
+    forwarding = fitted(user_created(custom))
+    assert forwarding.outcome is Outcome.DELIVERED
+    [call] = forwarding.calls
+    assert message_bytes(call) <= MAX_MESSAGE_BYTES
+    origin = call["context"]["saasquatch"]
+    assert origin["trimmedCount"] == len(forwarding.trimmed) > TRIMMED_LISTED
+    assert origin["trimmedFields"] == list(forwarding.trimmed[:TRIMMED_LISTED])
 
 
 def test_a_message_that_fits_is_sent_as_mapped() -> None:
@@ -111,7 +125,7 @@ def test_a_message_too_large_with_nothing_optional_left_is_a_dead_letter() -> No
         (),
     )
     assert forwarding.detail is not None
-    assert forwarding.detail.startswith("a track of 40")
+    assert forwarding.detail.startswith("track of 40")
     assert forwarding.detail.endswith("even with every optional field left out")
 
 
@@ -166,7 +180,11 @@ def test_any_fitted_message_is_within_the_limit_and_keeps_every_field_not_option
         assert forwarding.reason is Reason.SEGMENT_MESSAGE_TOO_LARGE
         # Not even with every optional field gone (and named, as it would be).
         bare = {k: v for k, v in untrimmed["traits"].items() if k not in optional}
-        origin = {**untrimmed["context"]["saasquatch"], "trimmedFields": sorted(optional)}
+        origin = {
+            **untrimmed["context"]["saasquatch"],
+            "trimmedFields": sorted(optional)[:TRIMMED_LISTED],
+            "trimmedCount": len(optional),
+        }
         context = {**untrimmed["context"], "saasquatch": origin}
         assert message_bytes({**untrimmed, "traits": bare, "context": context}) > limit
         return
@@ -181,7 +199,9 @@ def test_any_fitted_message_is_within_the_limit_and_keeps_every_field_not_option
     assert sorted(left_out) == sorted(forwarding.trimmed)
     assert set(forwarding.trimmed) <= optional
     if forwarding.trimmed:
-        assert call["context"]["saasquatch"]["trimmedFields"] == list(forwarding.trimmed)
+        origin = call["context"]["saasquatch"]
+        assert origin["trimmedFields"] == list(forwarding.trimmed)[:TRIMMED_LISTED]
+        assert origin["trimmedCount"] == len(forwarding.trimmed)
     else:
         assert call == untrimmed
     assert json.loads(encode(call))["userId"] == "u-1"

@@ -18,10 +18,11 @@ from urllib.parse import unquote
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from stream.signature import JwsVerifier
 from tools.local_http import LocalServer, QuietHandler, answer_json
-from tools.webhooks import run
+from tools.webhooks import run, stamped
 
 from ..support.local_http import StandIn
 from ..support.webhook_signing import JwksStandIn, new_key
@@ -60,14 +61,14 @@ class SubscriptionsStandIn(StandIn):
                         and self.path.endswith("/test")
                     ):
                         url = unquote(self.path.removeprefix(root + "/").removesuffix("/test"))
-                        found = url in stand_in.endpoints
-                        answer_json(
-                            self,
-                            200 if found else 404,
-                            {"sent": True}
-                            if found
-                            else {"message": "Not found", "statusCode": 404},
-                        )
+                        if url in stand_in.endpoints:  # what it answers is not documented:
+                            self.send_response(200)  # a body that is not JSON must do
+                            self.send_header("Content-Type", "text/plain")
+                            self.send_header("Content-Length", "2")
+                            self.end_headers()
+                            self.wfile.write(b"OK")
+                        else:
+                            answer_json(self, 404, {"message": "Not found", "statusCode": 404})
                     elif self.command == "DELETE" and self.path.startswith(root + "/"):
                         url = unquote(self.path.removeprefix(root + "/"))
                         found = stand_in.endpoints.pop(url, None)
@@ -173,6 +174,51 @@ def test_send_signs_as_saasquatch_does(tmp_path: Path) -> None:
         webhook = json.loads(stamped)
         assert before * 1000 - 1 <= webhook.pop("created") <= after * 1000
         assert webhook == {**json.loads(body), "tenantAlias": "acme"}
+
+
+def test_send_says_in_one_line_what_is_wrong_with_its_key_and_keeps_escapes(
+    tmp_path: Path,
+) -> None:
+    rsa_key = new_key()
+    public = tmp_path / "public.pem"
+    public.write_bytes(
+        rsa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    elliptic = tmp_path / "ec.pem"
+    elliptic.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    sample = tmp_path / "hook.json"
+    sample.write_bytes(b'{"id":"w-1","type":"test","data":{"name":"\\ud800"}}')
+    url = "http://127.0.0.1:9/"
+    for key, said in ((public, "not an unencrypted PEM private key"), (elliptic, "not an RSA key")):
+        code, out, err = tool("send", url, str(sample), "--key", str(key))
+        assert (code, out) == (1, "")
+        [line] = err.splitlines()
+        assert line.startswith("webhooks: --key is") and said in line
+    sent = stamped(sample.read_bytes(), 0.0)
+    assert sent.startswith(b'{"id":"w-1","type":"test","data":{"name":"\\ud800"}')
+
+
+def test_a_list_answered_with_a_body_that_is_not_json_is_one_line() -> None:
+    class NotJson(QuietHandler):
+        def do_GET(self: BaseHTTPRequestHandler) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"<html/>\r\n")
+
+    with _Serving(NotJson) as url:
+        env = {"SAASQUATCH_TENANT_ALIAS": TENANT, "SAASQUATCH_API_KEY": API_KEY}
+        code, out, err = tool("list", "--base-url", url.rstrip("/"), **env)
+    said = "webhooks: SaaSquatch answered 200 with a body that is not JSON\n"
+    assert (code, out, err) == (1, "", said)
 
 
 class _Serving:
