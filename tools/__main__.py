@@ -10,6 +10,7 @@ from tools import stop_on_interrupt
 USAGE = """usage: python -m tools COMMAND [ARGS]
 
 commands:
+  setup          the one-time setup of a project (APIs, accounts, secrets, grants); safe to rerun
   run            the whole pipeline locally on the Pub/Sub emulator (what `make run` starts)
   provision      create or update the topics and subscriptions
   backfill       publish Segment messages from JSON Lines / JSON array files (.gz too)
@@ -20,9 +21,10 @@ commands:
 
 
 def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
-    from tools import backfill, dead_letters, provision, run_local, webhooks
+    from tools import backfill, dead_letters, provision, run_local, setup, webhooks
 
     return {
+        "setup": setup.main,
         "run": lambda _argv: run_local.run(),
         "provision": provision.main,
         "backfill": backfill.main,

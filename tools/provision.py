@@ -11,11 +11,18 @@ Makes sure these exist with these settings, and changes what drifted:
 - the push subscription (`--subscription`) to deliver: push endpoint, OIDC service account and
   audience, ack deadline, dead-letter policy, retry policy and message ordering.
 
+Every subscription is made never to expire. Pub/Sub's default deletes one after 31 days without
+subscriber activity, and the dead-letter pull subscription is idle by design: once it is gone,
+later dead letters are dropped and the alert on them says nothing. A subscription made with the
+default is put right on the next run, like any other drift.
+
 Message ordering cannot be changed on an existing subscription (Pub/Sub refuses): provisioning stops
 with a message saying so rather than deleting a subscription that may hold undelivered events.
 With `PUBSUB_EMULATOR_HOST` set, everything goes to the emulator. IAM bindings are not made here
-(the emulator has no IAM); `cloudbuild.yaml` makes them with gcloud. Every default (names, ack
-deadline, delivery attempts, backoff) is `tools.registry`'s.
+(the emulator has no IAM); `cloudbuild.yaml` makes them with gcloud. The emulator keeps the
+expiration policy a subscription is created with but refuses to update one ("currently unsupported
+in the Pub/Sub Emulator"), so there a subscription made without it cannot be put right. Every
+default (names, ack deadline, delivery attempts, backoff) is `tools.registry`'s.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Any
 import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core import exceptions
 from google.protobuf import duration_pb2, field_mask_pb2
-from google.pubsub_v1 import RetryPolicy, Subscription
+from google.pubsub_v1 import ExpirationPolicy, RetryPolicy, Subscription
 
 from tools import add_project_argument, add_raw_events_arguments, registry, setting
 
@@ -44,6 +51,20 @@ class Setting:
     read: Callable[[Subscription], Any]
 
 
+def _expiry(subscription: Subscription) -> str:
+    """When Pub/Sub deletes the subscription for lack of subscriber activity. An expiration
+    policy with no TTL means never; none at all, Pub/Sub's default (read back as 31 days)."""
+    if "expiration_policy" not in subscription:
+        return "default"
+    if "ttl" not in subscription.expiration_policy:
+        return "never"
+    seconds = _seconds(subscription.expiration_policy.ttl)
+    return f"{seconds // 86400} days idle" if seconds % 86400 == 0 else f"{seconds} s idle"
+
+
+ACK_DEADLINE = Setting("ack deadline", "ack_deadline_seconds", lambda s: s.ack_deadline_seconds)
+EXPIRY = Setting("expiration", "expiration_policy", _expiry)
+
 # What provisioning sets on the push subscription, each compared on its own: Pub/Sub fills in
 # values of its own (a push config's `x-goog-version` attribute, for one), which are not drift
 # and must not make every run rewrite the subscription. Anything else is left as it is.
@@ -55,7 +76,7 @@ PUSH_SETTINGS = (
         lambda s: s.push_config.oidc_token.service_account_email,
     ),
     Setting("OIDC audience", "push_config", lambda s: s.push_config.oidc_token.audience),
-    Setting("ack deadline", "ack_deadline_seconds", lambda s: s.ack_deadline_seconds),
+    ACK_DEADLINE,
     Setting(
         "dead-letter topic", "dead_letter_policy", lambda s: s.dead_letter_policy.dead_letter_topic
     ),
@@ -70,8 +91,9 @@ PUSH_SETTINGS = (
         lambda s: _backoff(s.retry_policy.minimum_backoff, s.retry_policy.maximum_backoff),
     ),
     Setting("message ordering", "enable_message_ordering", lambda s: s.enable_message_ordering),
+    EXPIRY,
 )
-DEAD_LETTER_SETTINGS = (PUSH_SETTINGS[3],)  # the ack deadline
+DEAD_LETTER_SETTINGS = (ACK_DEADLINE, EXPIRY)
 
 
 def _backoff(minimum: Any, maximum: Any) -> str:
@@ -150,6 +172,9 @@ def push_subscription(layout: PubSubLayout) -> Subscription:
         push_config=push_config,
         ack_deadline_seconds=layout.ack_deadline_seconds,
         enable_message_ordering=layout.ordering,
+        # "If expiration_policy is set, but expiration_policy.ttl is not set, the subscription
+        # never expires" (the Pub/Sub API).
+        expiration_policy=ExpirationPolicy(),
         dead_letter_policy={
             "dead_letter_topic": layout.topic_path(layout.dead_letter_topic),
             "max_delivery_attempts": layout.max_delivery_attempts,
@@ -170,6 +195,7 @@ def dead_letter_pull_subscription(layout: PubSubLayout) -> Subscription:
         topic=layout.topic_path(layout.dead_letter_topic),
         ack_deadline_seconds=60,
         message_retention_duration=duration_pb2.Duration(seconds=7 * 24 * 3600),
+        expiration_policy=ExpirationPolicy(),  # never expires: idle is what it is for
     )
 
 

@@ -80,6 +80,11 @@ DECLARED: dict[str, Declared] = {
     "MAX_DELIVERY_ATTEMPTS": Declared("pushes before a message is dead-lettered (5-100)", "10"),
     "MIN_BACKOFF": Declared("a push subscription's shortest retry backoff, seconds", "10"),
     "MAX_BACKOFF": Declared("a push subscription's longest retry backoff, seconds", "600"),
+    "MONITORING_RETRY_SECONDS": Declared(
+        "tools.monitoring's wait before asking again for an alert policy whose new metric Cloud "
+        "Monitoring does not see yet, seconds",
+        "30",
+    ),
 }
 
 # cloudbuild.yaml substitution -> the name whose default it spells.
@@ -93,6 +98,7 @@ BUILD_SUBSTITUTIONS: dict[str, str] = {
     "_SAASQUATCH_TENANT_ALIAS": "SAASQUATCH_TENANT_ALIAS",
     "_SAASQUATCH_BASE_URL": "SAASQUATCH_BASE_URL",
     "_DELIVERY_LEDGER": "DELIVERY_LEDGER",
+    "_LEDGER_COLLECTION": "LEDGER_COLLECTION",
     "_TRACK_UPSERT_STRATEGY": "TRACK_UPSERT_STRATEGY",
     "_TRACK_UPSERT_TRANSFORMER": "TRACK_UPSERT_TRANSFORMER",
     "_IDENTIFY_SEGMENTS_TRANSFORMER": "IDENTIFY_SEGMENTS_TRANSFORMER",
@@ -129,6 +135,7 @@ BUILD_SUBSTITUTIONS: dict[str, str] = {
     "_MAX_DELIVERY_ATTEMPTS": "MAX_DELIVERY_ATTEMPTS",
     "_MIN_BACKOFF": "MIN_BACKOFF",
     "_MAX_BACKOFF": "MAX_BACKOFF",
+    "_MONITORING_RETRY_SECONDS": "MONITORING_RETRY_SECONDS",
 }
 
 

@@ -37,9 +37,21 @@ for index, arg in enumerate(args[:-1]):
         args[index + 1] = str(copy)
 with open(os.environ["GCLOUD_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
-for rule in json.loads(Path(os.environ["GCLOUD_ANSWERS"]).read_text()):
+if "--data-file=-" in args or any(a == "--data-file" and b == "-" for a, b in zip(args, args[1:])):
+    with open(os.environ["GCLOUD_LOG"] + ".stdin", "a") as log:
+        log.write(json.dumps([args, sys.stdin.read()]) + "\\n")
+answers = Path(os.environ["GCLOUD_ANSWERS"])
+counts = answers.with_name(answers.stem + "-counts.json")
+for number, rule in enumerate(json.loads(answers.read_text())):
     if all(word in args for word in rule["has"]):
+        if "times" in rule:
+            used = json.loads(counts.read_text()) if counts.exists() else {{}}
+            if used.get(str(number), 0) >= rule["times"]:
+                continue
+            used[str(number)] = used.get(str(number), 0) + 1
+            counts.write_text(json.dumps(used))
         sys.stdout.write(rule.get("stdout", ""))
+        sys.stderr.write(rule.get("stderr", ""))
         sys.exit(rule.get("rc", 0))
 """
 
@@ -58,9 +70,12 @@ class StandInGcloud:
         program.chmod(0o755)
 
     def answer(self, rules: Sequence[Mapping[str, Any]]) -> None:
-        """Rules: `{"has": [words...], "stdout": "...", "rc": 0}`; unmatched calls print
-        nothing and succeed."""
+        """Rules: `{"has": [words...], "stdout": "...", "stderr": "...", "rc": 0}`; a rule with
+        `"times": N` answers only its first N matching calls (then the next rule that matches
+        does: "fail twice, then succeed"). Unmatched calls print nothing and succeed. New rules
+        start their counts afresh."""
         self.answers_file.write_text(json.dumps(list(rules)))
+        self.answers_file.with_name(self.answers_file.stem + "-counts.json").unlink(missing_ok=True)
 
     def env(self) -> dict[str, str]:
         return {"GCLOUD_LOG": str(self.log), "GCLOUD_ANSWERS": str(self.answers_file)}
@@ -69,6 +84,14 @@ class StandInGcloud:
         if not self.log.exists():
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def inputs(self) -> list[tuple[list[str], str]]:
+        """What each call reading `--data-file=-` got on its standard input, with its args."""
+        stdin_log = Path(f"{self.log}.stdin")
+        if not stdin_log.exists():
+            return []
+        pairs = (json.loads(line) for line in stdin_log.read_text().splitlines())
+        return [(args, text) for args, text in pairs]
 
 
 NOT_SIGNED_IN = "You do not currently have an active account selected"

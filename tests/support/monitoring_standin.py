@@ -4,6 +4,10 @@ dashboards (v1) and alert policies (v3) REST APIs, as the real gcloud calls them
 It stores what it is sent as the APIs do: proto3 JSON leaves out zero and empty values, and the
 API adds fields of its own (an etag, names, creation records), so a reader of its answers has to
 cope with both, as with the real ones.
+
+Like Cloud Monitoring, it refuses an alert policy on a log-based metric it does not see: one that
+does not exist, or (`unseen_for`) one created so recently that Monitoring has not caught up, with
+the real answer, 404 "Cannot find metric(s) ...".
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from tools.local_http import LocalServer, QuietHandler, answer_json
 
 from .local_http import StandIn, google_error
 
+USER_METRIC = re.compile(r'metric\.type="logging\.googleapis\.com/user/([\w-]+)"')
 _ROUTES = (
     ("metrics", re.compile(r"^/v2/projects/([^/]+)/metrics(?:/([^/?]+))?$")),
     ("dashboards", re.compile(r"^/v1/projects/([^/]+)/dashboards(?:/([^/?]+))?$")),
@@ -40,6 +45,9 @@ class MonitoringStandIn(StandIn):
         self.dashboards: dict[str, dict[str, Any]] = {}
         self.policies: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []  # method, path, JSON body
+        # How many more alert-policy writes naming a log-based metric are refused as if
+        # Monitoring did not see the metrics yet (it takes "up to 10 minutes").
+        self.unseen_for = 0
         numbers = itertools.count(1001)
         stand_in = self
 
@@ -79,8 +87,30 @@ class MonitoringStandIn(StandIn):
                 elif kind == "dashboards" and body.get("etag") != store[name]["etag"]:
                     message = "etag does not match the dashboard's"
                     return answer_json(self, 409, google_error(409, "ABORTED", message))
+                if kind == "policies" and (unseen := self._unseen_metric(body)):
+                    message = (
+                        f'Cannot find metric(s) that match type = "{unseen}". If a metric was '
+                        "created recently, it could take up to 10 minutes to become available. "
+                        "Please try again soon."
+                    )
+                    return answer_json(self, 404, google_error(404, "NOT_FOUND", message))
                 store[name] = self._as_kept(kind, project, name, body)
                 return answer_json(self, 200, store[name])
+
+            def _unseen_metric(self, body: dict[str, Any]) -> str | None:
+                """The first log-based metric the policy names that Monitoring would not see."""
+                texts = [
+                    str(part.get("filter", ""))
+                    for condition in body.get("conditions", [])
+                    for part in condition.values()
+                    if isinstance(part, dict)
+                ]
+                named = [name for text in texts for name in USER_METRIC.findall(text)]
+                missing = [name for name in named if name not in stand_in.metrics]
+                if not missing and named and stand_in.unseen_for > 0:
+                    stand_in.unseen_for -= 1
+                    missing = named
+                return f"logging.googleapis.com/user/{missing[0]}" if missing else None
 
             def _new_name(self, kind: str, project: str, body: dict[str, Any]) -> str:
                 if kind == "metrics":

@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +24,13 @@ from google.cloud import pubsub_v1
 from stream.forward_settings import ForwardSettings
 from stream.receive_settings import WebhookSettings
 from subscription.deliver_settings import DeliverSettings
-from tools import monitoring
+from subscription.ingest_settings import IngestSettings
+from tools import monitoring, setup
 from tools.emulator import Emulator
 from tools.processes import ROOT
 
-from ..support.gcloud import StandInGcloud, parse_problems
+from ..support.cloudbuild_standin import CloudBuildStandIn
+from ..support.gcloud import StandInGcloud, empty_config_env, installed_gcloud, parse_problems
 from ..support.processes import Processes
 
 BashSyntax = Callable[[str], subprocess.CompletedProcess[str]]
@@ -34,23 +39,39 @@ STEPS = {step["id"]: step for step in BUILD["steps"]}
 PROJECT_ID = "acme-growth"
 PROJECT_NUMBER = "123456789012"
 TENANT = "a1b2c3d4e5f6g"
+INGEST_URL = "https://segment-ingest-a1b2c3-uc.a.run.app"
 DELIVER_URL = "https://segment-deliver-x7y8z9-uc.a.run.app"
+WEBHOOK_URL = "https://saasquatch-webhook-k1l2m3-uc.a.run.app"
 FORWARD_URL = "https://segment-forward-q4r5s6-uc.a.run.app"
 # Values a user may have in their shell while running the build; none may reach a command line.
 SECRET_VALUES = {"SAASQUATCH_API_KEY": "sq-live-9f8e7d6c5b4a", "INGEST_TOKEN": "seg-tok-1a2b3c4d"}
 PUSH_ACCOUNT = f"segment-push@{PROJECT_ID}.iam.gserviceaccount.com"
 DEPLOYER = f"segment-deployer@{PROJECT_ID}.iam.gserviceaccount.com"
 
-# How the stand-in answers what the steps ask: the repository exists, ingest is public, deliver
-# is not, deliver has a URL, and no monitoring resource exists yet.
+
+def described(service: str, url: str, *, public: bool, **annotations: str) -> dict[str, Any]:
+    """How the stand-in answers `run services describe` for a service as the build deploys it
+    (or, given `unchecked` or `ingress`, as something else left it): the invoker IAM check's
+    annotation as gcloud writes it, the ingress annotation and the URL, in the build's format."""
+    unchecked = annotations.get("unchecked", "True" if public else "False")
+    ingress = annotations.get("ingress", "all" if public else "internal")
+    return {
+        "has": ["run", "services", "describe", service],
+        "stdout": f"{unchecked},{ingress},{url}\n",
+    }
+
+
+# How the stand-in answers what the steps ask: the repository exists, the receivers are public
+# (no invoker IAM check, ingress all), the push consumers private (the check on, ingress
+# internal, only the push account bound), each has a URL, and no monitoring resource exists yet.
 ANSWERS: list[dict[str, Any]] = [
     {"has": ["artifacts", "repositories", "describe"], "stdout": "cloud-run-source-deploy\n"},
-    {"has": ["get-iam-policy", "segment-ingest"], "stdout": "allUsers\n"},
     {"has": ["get-iam-policy", "segment-deliver"], "stdout": f"serviceAccount:{PUSH_ACCOUNT}\n"},
-    {"has": ["get-iam-policy", "saasquatch-webhook"], "stdout": "allUsers\n"},
     {"has": ["get-iam-policy", "segment-forward"], "stdout": f"serviceAccount:{PUSH_ACCOUNT}\n"},
-    {"has": ["run", "services", "describe", "segment-forward"], "stdout": f"{FORWARD_URL}\n"},
-    {"has": ["run", "services", "describe"], "stdout": f"{DELIVER_URL}\n"},
+    described("segment-ingest", INGEST_URL, public=True),
+    described("segment-deliver", DELIVER_URL, public=False),
+    described("saasquatch-webhook", WEBHOOK_URL, public=True),
+    described("segment-forward", FORWARD_URL, public=False),
     {"has": ["describe", "--format", "json"], "rc": 1},
     {"has": ["policies", "list"], "stdout": "[]"},
 ]
@@ -59,6 +80,36 @@ ANSWERS: list[dict[str, Any]] = [
 # from the path it runs as); pip installs nothing (the venv has it all).
 STAND_IN_PYTHON = '#!/bin/sh\nexec "{python}" "$@"\n'
 STAND_IN_PIP = "#!/bin/sh\nexit 0\n"
+# gcloud's bundled Python: the one the installed Cloud SDK bundles when it has it (the same
+# Debian package the gcloud image copies), else the project's interpreter without its packages
+# (-S: the standard library only, as in the image).
+STAND_IN_BUNDLED_PYTHON = '#!/bin/sh\nexec {python} "$@"\n'
+BUNDLED_PYTHON = "/usr/lib/google-cloud-sdk/platform/bundledpythonunix/bin/python3"
+
+
+@dataclass(frozen=True)
+class Image:
+    """What a step's image has to run: the programs on its PATH, and interpreters found only at
+    a path of their own."""
+
+    on_path: tuple[str, ...]
+    at: tuple[str, ...] = ()
+
+
+# Every image a step names, and what it really has (Cloud Build's workers are x86-64):
+# - the gcloud image, cloud-sdk-docker's stable/Dockerfile: debian:trixie-slim with the Cloud
+#   SDK's Debian package copied in (/usr/lib/google-cloud-sdk, its bin on PATH) and python3
+#   installed on ARM only. On x86-64 its one Python is the SDK's bundled one, which gcloud's own
+#   launcher runs on (bin/gcloud: bundledpythonunix/bin/python3 when the machine is x86_64).
+# - the Python image, python:3.11.x-slim-bookworm: python, python3 and pip; no gcloud.
+IMAGES = {
+    "${_GCLOUD_IMAGE}": Image(on_path=("gcloud",), at=(BUNDLED_PYTHON,)),
+    "${_PYTHON_IMAGE}": Image(on_path=("python", "python3", "pip")),
+}
+# Programs of this machine no image above has on its PATH: a step that runs one fails.
+NOT_ON_ANY_PATH = re.compile(r"^(python|pip|gcloud|gsutil|bq|docker-credential-gcloud)")
+# A word of a script that runs Python: `python3`, `python`, `/a/path/to/python3`.
+PYTHON_WORD = re.compile(r"(?<![\w./$-])((?:/[\w.-]+)*/)?(python[0-9.]*)(?![\w.-])")
 
 
 def test_it_parses_and_maps_substitutions_into_the_scripts() -> None:
@@ -104,7 +155,6 @@ def test_each_script_is_valid_bash(step_id: str, bash_syntax: BashSyntax) -> Non
 def test_settings_and_tests_come_first_and_the_deploys_one_after_the_other() -> None:
     waits = {step["id"]: step.get("waitFor") for step in BUILD["steps"]}
     assert waits["settings"] == waits["test"] == ["-"]  # both at once, from the start
-    assert "make test" in STEPS["test"]["script"]
     assert waits["source-repository"] == ["settings", "test"]
     assert waits["deploy-ingest"] == ["source-repository"]
     # Not side by side: two source deploys race to create what they share.
@@ -131,23 +181,73 @@ def test_every_image_is_pinned_and_the_tests_run_on_the_runtimes_python() -> Non
     assert substitutions["_GCLOUD_IMAGE"].endswith(f":{version}-stable")
 
 
-def run_steps(
-    tmp_path: Path, answers: list[dict[str, Any]], emulator_host: str, **overrides: str
-) -> dict[str, Any]:
-    """Every step after `test`, in order, as Cloud Build would, with stand-ins on PATH; stops at
-    the first that fails."""
-    bin_dir = tmp_path / "bin"
-    gcloud = StandInGcloud(bin_dir)
-    gcloud.answer(answers)
+def bundled_python() -> str:
+    """What the stand-in of gcloud's bundled Python runs (STAND_IN_BUNDLED_PYTHON)."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is not None:
+        sdk = Path(gcloud).resolve().parent.parent
+        bundled = sdk / BUNDLED_PYTHON.split("google-cloud-sdk/", 1)[1]
+        if os.access(bundled, os.X_OK):
+            return f'"{bundled}"'
+    return f'"{sys.executable}" -S'
+
+
+def images(tmp_path: Path, gcloud: Path) -> dict[str, dict[str, str]]:
+    """Each image of IMAGES, as a PATH and a root its interpreters' paths are moved under: only
+    what the image has is there, beside this machine's tools (bash, grep, ...) but for those
+    of NOT_ON_ANY_PATH."""
+    tools = tmp_path / "machine-tools"
+    tools.mkdir()
+    for directory in (Path("/usr/bin"), Path("/bin")):
+        for program in directory.iterdir():
+            if not NOT_ON_ANY_PATH.match(program.name) and not (tools / program.name).exists():
+                (tools / program.name).symlink_to(program)
+    stand_ins = tmp_path / "stand-ins"
+    stand_ins.mkdir()
     for name in ("python", "python3"):
-        (bin_dir / name).write_text(STAND_IN_PYTHON.format(python=sys.executable))
-    (bin_dir / "pip").write_text(STAND_IN_PIP)
-    for program in bin_dir.iterdir():
+        (stand_ins / name).write_text(STAND_IN_PYTHON.format(python=sys.executable))
+    (stand_ins / "pip").write_text(STAND_IN_PIP)
+    bundled = STAND_IN_BUNDLED_PYTHON.format(python=bundled_python())
+    (stand_ins / "bundled-python").write_text(bundled)
+    for program in stand_ins.iterdir():
         program.chmod(0o755)
+    (stand_ins / "gcloud").symlink_to(gcloud)
+    made = {}
+    for number, (name, image) in enumerate(IMAGES.items()):
+        home = tmp_path / f"image-{number}"
+        (home / "bin").mkdir(parents=True)
+        for program in image.on_path:
+            (home / "bin" / program).symlink_to(stand_ins / program)
+        for path in image.at:
+            (home / "root" / path.lstrip("/")).parent.mkdir(parents=True)
+            (home / "root" / path.lstrip("/")).symlink_to(stand_ins / "bundled-python")
+        made[name] = {"PATH": f"{home / 'bin'}:{tools}", "root": str(home / "root")}
+    return made
+
+
+def in_image(script: str, root: str) -> str:
+    """`script` with every interpreter path of any image moved under `root`: there only if this
+    image has it."""
+    for path in {path for image in IMAGES.values() for path in image.at}:
+        script = script.replace(path, f"{root}{path}")
+    return script
+
+
+def run_steps(
+    tmp_path: Path,
+    answers: list[dict[str, Any]],
+    emulator_host: str,
+    steps: list[dict[str, Any]] | None = None,
+    **overrides: str,
+) -> dict[str, Any]:
+    """Every step after `test` (or of `steps`), in order, as Cloud Build would, each with only
+    what its image has (IMAGES) and the stand-ins for it; stops at the first that fails."""
+    gcloud = StandInGcloud(tmp_path / "bin")
+    gcloud.answer(answers)
+    made = images(tmp_path, tmp_path / "bin" / "gcloud")  # the stand-in StandInGcloud wrote
     workspace = tmp_path / "workspace"
     workspace.symlink_to(ROOT)  # the build runs in the source tree
     env = {
-        "PATH": f"{bin_dir}:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "PYTHONPATH": str(ROOT),
         "PUBSUB_EMULATOR_HOST": emulator_host,
@@ -161,15 +261,16 @@ def run_steps(
     }
     outputs: dict[str, str] = {}
     failed = None
-    for step in BUILD["steps"]:
+    for step in BUILD["steps"] if steps is None else steps:
         if step["id"] == "test":
             continue
+        image = made[step["name"]]
         script = tmp_path / f"{step['id']}.sh"
-        script.write_text(step["script"])
+        script.write_text(in_image(step["script"], image["root"]))
         result = subprocess.run(
             ["bash", str(script)],
             cwd=tmp_path,
-            env=env,
+            env={**env, "PATH": image["PATH"]},
             capture_output=True,
             text=True,
             timeout=180,
@@ -246,9 +347,17 @@ def test_both_services_are_deployed_from_source_with_their_targets(
         )
         # As many requests per instance as it has threads: none waits inside for a thread.
         assert option(call, "--concurrency") == env_vars(call)["THREADS"] == "32"
-    assert "--allow-unauthenticated" in ingest
-    assert "--no-allow-unauthenticated" in deliver
-    assert "--allow-unauthenticated" not in deliver
+    # ingest is public without allUsers (which domain-restricted sharing refuses): Cloud Run's
+    # invoker IAM check is off. deliver's is pinned on, and only internal traffic (Pub/Sub's push
+    # from this project) reaches it: a deploy keeps whatever was set before, clicks included.
+    assert {"--no-invoker-iam-check", "--ingress"} <= set(ingest)
+    assert option(ingest, "--ingress") == "all"
+    assert not {"--allow-unauthenticated", "--invoker-iam-check"} & set(ingest)
+    assert {"--no-allow-unauthenticated", "--invoker-iam-check"} <= set(deliver)
+    assert option(deliver, "--ingress") == "internal"
+    assert not {"--allow-unauthenticated", "--no-invoker-iam-check"} & set(deliver)
+    # The flood's cost ceiling: memory x instances (docs/deploy.md#the-floods-ceiling).
+    assert option(ingest, "--max-instances") == "10"
     assert option(ingest, "--service-account") == (
         f"segment-ingest@{PROJECT_ID}.iam.gserviceaccount.com"
     )
@@ -281,6 +390,7 @@ def test_both_services_are_deployed_from_source_with_their_targets(
     )
     assert deliver_env["DRY_RUN"] == "false"
     assert deliver_env["DELIVERY_LEDGER"] == "true"
+    assert deliver_env["LEDGER_COLLECTION"] == "segment_saasquatch_deliveries"
     assert deliver_env["EVENT_KEY_MAP"] == "{}"
 
 
@@ -311,6 +421,10 @@ def test_the_push_subscription_has_the_dead_letter_topic_and_its_policies(
     assert subscription.retry_policy.minimum_backoff.seconds == 10
     assert subscription.ack_deadline_seconds == 60
     assert "created" in deployed["outputs"]["provision"]
+    # Neither subscription expires: an expiration policy with no TTL (Pub/Sub's default deletes
+    # one after 31 idle days, and the dead-letter pull subscription is idle by design).
+    for each in (subscription, provisioned("segment-events-dead-letter-pull")):
+        assert "expiration_policy" in each and "ttl" not in each.expiration_policy, each.name
 
 
 def test_the_build_grants_only_what_changes_with_each_deploy(deployed: dict[str, Any]) -> None:
@@ -343,7 +457,11 @@ def test_the_monitoring_is_created_from_the_files(deployed: dict[str, Any]) -> N
     assert sum(1 for call in created if "dashboards" in call) == 1
     policies = [call for call in created if "policies" in call]
     assert len(policies) == len(list((ROOT / "monitoring" / "alerts").glob("*.json")))
-    assert "no notification channels given" in deployed["outputs"]["monitoring"]
+    # No channel given: one line says the alerts notify no one, and the step still succeeds.
+    [warning] = [
+        line for line in deployed["outputs"]["monitoring"].splitlines() if "notification" in line
+    ]
+    assert "warning: no notification channels" in warning and "notify no one" in warning
     # What was sent, from the stand-in's copies of the files: both directions' names.
     sent = {}
     for call in created:
@@ -367,14 +485,51 @@ def test_the_monitoring_step_passes_every_name_it_watches() -> None:
     gcloud image a subscription has no default, and any default would watch the services of a
     deployment with other names."""
     script = STEPS["monitoring"]["script"].replace("\\\n", " ")
-    [command] = [line for line in script.splitlines() if "python3 -m tools.monitoring" in line]
-    given = re.findall(r'(--[\w-]+) "\$\{(\w+)\}"', command)
-    argv = [word for option, name in given for word in (option, f"<{name}>")]
+    [command] = [line for line in script.splitlines() if "-m tools.monitoring" in line]
+    given = dict(re.findall(r'(--[\w-]+) "\$\{(\w+)\}"', command))
+    # Checked values, passed as the build's defaults (which are the tool's own).
+    checked = {"--deployment": "_DEPLOYMENT", "--retry-seconds": "_MONITORING_RETRY_SECONDS"}
+    assert {option: given.pop(option) for option in checked} == checked
+    argv = [word for option, name in given.items() for word in (option, f"<{name}>")]
     args = monitoring._parser().parse_args(argv)
     assert args.project == "<PROJECT_ID>"
     assert args.notification_channels == "<_NOTIFICATION_CHANNELS>"
     for attribute, name in monitoring.NAMES.items():
         assert getattr(args, attribute) == f"<_{name}>", attribute
+    defaults = monitoring._parser().parse_args(["--project", PROJECT_ID])
+    assert defaults.deployment == BUILD["substitutions"]["_DEPLOYMENT"] == ""
+    assert defaults.retry_seconds == int(BUILD["substitutions"]["_MONITORING_RETRY_SECONDS"])
+
+
+# What gcloud prints for Cloud Monitoring's 404 on a policy whose log-based metric it does not see
+# yet (a metric made minutes ago).
+METRIC_NOT_YET = (
+    "ERROR: (gcloud.alpha.monitoring.policies.create) Projects instance [acme-growth] not found: "
+    'Cannot find metric(s) that match type = "logging.googleapis.com/user/segment_ingest_requests"'
+    ". If a metric was created recently, it could take up to 10 minutes to become available. "
+    "Please try again soon.\n"
+)
+
+
+def test_the_whole_build_gets_through_metrics_monitoring_does_not_see_yet(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    """A first build: Monitoring refuses the first two alert policies with its 404 "Cannot find
+    metric(s)"; the monitoring step asks again (after _MONITORING_RETRY_SECONDS, 0 here, 30 in a
+    real build) and the build succeeds with every policy created."""
+    refusing = {"has": ["policies", "create"], "times": 2, "rc": 1, "stderr": METRIC_NOT_YET}
+    build = steps_with(tmp_path, emulator, [refusing, *ANSWERS], _MONITORING_RETRY_SECONDS="0")
+    assert build["failed"] is None, build["outputs"]
+    said = build["outputs"]["monitoring"].splitlines()
+    waited = [line for line in said if "does not see its metric yet" in line]
+    assert len(waited) == 2 and all(line.endswith("trying again in 0 s") for line in waited)
+    creates = [
+        call for call in build["calls"] if call[:4] == ["alpha", "monitoring", "policies", "create"]
+    ]
+    files = sorted(path.stem for path in (ROOT / "monitoring" / "alerts").glob("*.json"))
+    assert len(creates) == len(files) + 2
+    created = [line for line in said if line.startswith("alert policy ") and "created" in line]
+    assert created == [f"alert policy {name}: created" for name in files]
 
 
 def test_no_secret_value_is_on_any_command_line(deployed: dict[str, Any]) -> None:
@@ -474,7 +629,13 @@ def test_a_shared_secret_is_passed_by_reference(
             "create it once",
         ),
         (
-            {"has": ["get-iam-policy", "segment-ingest"], "stdout": "user:owner@acme.example\n"},
+            # An organisation policy refused to switch the check off (or it was switched back).
+            described("segment-ingest", INGEST_URL, public=True, unchecked=""),
+            "ingest-is-public",
+            "Segment would get 403 on every request",
+        ),
+        (
+            described("segment-ingest", INGEST_URL, public=True, ingress="internal"),
             "ingest-is-public",
             "Segment would get 403 on every request",
         ),
@@ -483,8 +644,25 @@ def test_a_shared_secret_is_passed_by_reference(
             "deploy-deliver",
             "must be reachable by the push account only",
         ),
+        (
+            described("segment-deliver", DELIVER_URL, public=False, unchecked="true"),
+            "deploy-deliver",
+            "must be reachable by the push account only",
+        ),
+        (
+            described("segment-deliver", DELIVER_URL, public=False, ingress="all"),
+            "deploy-deliver",
+            "must be reachable by the push account only",
+        ),
     ],
-    ids=["no repository", "ingest not public", "deliver public"],
+    ids=[
+        "no repository",
+        "ingest checks IAM",
+        "ingest internal",
+        "deliver public",
+        "deliver skips the IAM check",
+        "deliver open to all traffic",
+    ],
 )
 def test_a_deploy_that_would_not_work_fails_the_build_with_one_line(
     tmp_path: Path,
@@ -534,8 +712,13 @@ def test_the_webhook_receiver_is_public_and_forward_private_on_its_own_audience(
         "saasquatch_webhook",
         "forward",
     )
-    assert "--allow-unauthenticated" in webhook
-    assert "--no-allow-unauthenticated" in forward and "--allow-unauthenticated" not in forward
+    # Like ingest and deliver: public without allUsers, private with the check pinned on.
+    assert "--no-invoker-iam-check" in webhook and option(webhook, "--ingress") == "all"
+    assert not {"--allow-unauthenticated", "--invoker-iam-check"} & set(webhook)
+    assert option(webhook, "--max-instances") == "3"
+    assert {"--no-allow-unauthenticated", "--invoker-iam-check"} <= set(forward)
+    assert option(forward, "--ingress") == "internal"
+    assert not {"--allow-unauthenticated", "--no-invoker-iam-check"} & set(forward)
     accounts = {name: option(call, "--service-account") for name, call in services.items()}
     assert accounts["saasquatch-webhook"] == sa("saasquatch-webhook").removeprefix(
         "serviceAccount:"
@@ -620,15 +803,54 @@ def test_every_gcloud_call_of_the_stream_build_parses_with_the_installed_sdk(
     assert parse_problems(stream_calls, cwd=ROOT) == []
 
 
-def test_a_public_forward_fails_the_build(
-    tmp_path: Path, emulator: Emulator, processes: Processes
+@pytest.mark.parametrize(
+    ("answer", "failed", "says"),
+    [
+        (
+            {"has": ["get-iam-policy", "segment-forward"], "stdout": "allUsers\n"},
+            "deploy-forward",
+            "forward must be reachable by the push account only",
+        ),
+        (
+            described("segment-forward", FORWARD_URL, public=False, unchecked="True"),
+            "deploy-forward",
+            "forward must be reachable by the push account only",
+        ),
+        (
+            described("segment-forward", FORWARD_URL, public=False, ingress="all"),
+            "deploy-forward",
+            "forward must be reachable by the push account only",
+        ),
+        (
+            described("saasquatch-webhook", WEBHOOK_URL, public=True, unchecked="False"),
+            "deploy-webhook",
+            "SaaSquatch would be refused",
+        ),
+        (
+            described("saasquatch-webhook", WEBHOOK_URL, public=True, ingress="internal"),
+            "deploy-webhook",
+            "SaaSquatch would be refused",
+        ),
+    ],
+    ids=[
+        "forward public",
+        "forward skips the IAM check",
+        "forward open to all traffic",
+        "webhook checks IAM",
+        "webhook internal",
+    ],
+)
+def test_a_stream_deploy_that_is_not_what_it_should_be_fails_the_build_with_one_line(
+    tmp_path: Path,
+    emulator: Emulator,
+    processes: Processes,
+    answer: dict[str, Any],
+    failed: str,
+    says: str,
 ) -> None:
-    answer = {"has": ["get-iam-policy", "segment-forward"], "stdout": "allUsers\n"}
     build = steps_with(tmp_path, emulator, [answer, *ANSWERS], _STREAM="true")
-    assert build["failed"] == "deploy-forward"
-    assert (
-        "forward must be reachable by the push account only" in build["outputs"]["deploy-forward"]
-    )
+    assert build["failed"] == failed
+    assert says in build["outputs"][failed].strip().splitlines()[-1]
 
 
 def test_a_stream_without_a_tenant_stops_the_build_and_names_are_passed_as_given(
@@ -661,3 +883,406 @@ def test_a_stream_value_other_than_true_or_false_stops_the_build(
     stopped = steps_with(tmp_path, emulator, ANSWERS, _STREAM="yes")
     assert stopped["failed"] == "settings"
     assert stopped["outputs"]["settings"].strip() == "_STREAM must be true or false, not 'yes'"
+
+
+# --- ingest's token versions: a rotation is a build run ----------------------------------------
+
+
+@pytest.mark.parametrize("versions", ["3 latest", "3,latest", " 3 , latest "])
+def test_ingest_accepts_every_token_version_the_build_names(
+    tmp_path: Path, emulator: Emulator, processes: Processes, versions: str
+) -> None:
+    build = steps_with(tmp_path, emulator, ANSWERS, _INGEST_TOKEN_VERSIONS=versions)
+    assert build["failed"] is None, build["outputs"]
+    ingest_env = env_vars(deploys(build)["segment-ingest"])
+    secret = f"projects/{PROJECT_ID}/secrets/segment-ingest-token/versions"
+    assert IngestSettings.from_env(ingest_env).ingest_token_secrets == [
+        f"{secret}/3",
+        f"{secret}/latest",
+    ]
+
+
+@pytest.mark.parametrize("versions", ["", " , ", "../../saasquatch-api-key/versions/1", "3|x"])
+def test_token_versions_that_are_not_versions_stop_the_build_before_any_deploy(
+    tmp_path: Path, emulator: Emulator, processes: Processes, versions: str
+) -> None:
+    stopped = steps_with(tmp_path, emulator, ANSWERS, _INGEST_TOKEN_VERSIONS=versions)
+    assert stopped["failed"] == "deploy-ingest"
+    [line] = stopped["outputs"]["deploy-ingest"].strip().splitlines()
+    assert line.startswith("_INGEST_TOKEN_VERSIONS ")
+    assert not deploys(stopped)
+
+
+DOCS_PRELUDE = f"""PROJECT_ID={PROJECT_ID}
+REGION=europe-west1
+sa() {{ echo "$1@$PROJECT_ID.iam.gserviceaccount.com"; }}
+"""
+
+
+def documented(document: str, marker: str) -> str:
+    """The one shell block of `document` that holds `marker`."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", (ROOT / document).read_text(), re.M | re.S)
+    [block] = [block for block in blocks if marker in block]
+    return block
+
+
+def submitted(script: str, tmp_path: Path, processes: Processes) -> dict[str, str]:
+    """The substitutions Cloud Build receives when `script` (a documented `gcloud beta builds
+    submit`) runs through the real gcloud, against a stand-in Cloud Build."""
+    token = tmp_path / "token"
+    token.write_text("stand-in-token")
+    bin_dir = tmp_path / "gcloud-bin"
+    bin_dir.mkdir()
+    (bin_dir / "gcloud").symlink_to(installed_gcloud())
+    with CloudBuildStandIn() as api:
+        env = empty_config_env(
+            tmp_path / "gcloud-config",
+            PATH=f"{bin_dir}:/usr/bin:/bin",
+            CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=str(token),
+            CLOUDSDK_CORE_PROJECT=PROJECT_ID,
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=api.endpoint,
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBUILD=api.endpoint,
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING=api.endpoint,
+        )
+        done = processes.run(["bash", "-c", DOCS_PRELUDE + script], env=env, timeout=180)
+        assert api.builds, (done.stdout, done.stderr)
+    [build] = api.builds
+    return dict(build["substitutions"])
+
+
+def test_the_documented_rotation_is_a_build_run_that_accepts_both_tokens(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    """docs/operations/rotation.md's first build, as Cloud Build receives it and runs it:
+    ingest accepts the current version and `latest` (the new token, once added) together, so
+    the deploy itself cannot drop the token Segment still sends."""
+    substitutions = submitted(
+        documented("docs/operations/rotation.md", "_INGEST_TOKEN_VERSIONS="), tmp_path, processes
+    )
+    assert substitutions["_INGEST_TOKEN_VERSIONS"] == "3 latest"
+    build = steps_with(tmp_path / "build", emulator, ANSWERS, **substitutions)
+    assert build["failed"] is None, build["outputs"]
+    ingest_env = env_vars(deploys(build)["segment-ingest"])
+    secret = f"projects/{PROJECT_ID}/secrets/segment-ingest-token/versions"
+    assert IngestSettings.from_env(ingest_env).ingest_token_secrets == [
+        f"{secret}/3",
+        f"{secret}/latest",
+    ]
+
+
+# --- staging beside live -------------------------------------------------------------------------
+
+
+def deployment_names(build: dict[str, Any]) -> dict[str, set[str]]:
+    """Every name a build gave a resource of its own, by kind (from its gcloud calls)."""
+    services = deploys(build)
+    envs = [env_vars(call) for call in services.values()]
+    secrets = {
+        found
+        for env in envs
+        for value in env.values()
+        for found in re.findall(r"/secrets/([^/,|]+)/versions/", value)
+    } | {
+        option(call, "--set-secrets").split("=", 1)[1].split(":")[0]
+        for call in services.values()
+        if "--set-secrets" in call
+    }
+    return {
+        "service": set(services),
+        "audience": {
+            option(call, "--set-custom-audiences")
+            for call in services.values()
+            if "--set-custom-audiences" in call
+        },
+        "secret": secrets,
+        "ledger collection": {
+            env["LEDGER_COLLECTION"] for env in envs if "LEDGER_COLLECTION" in env
+        },
+        "topic": {env[name] for env in envs for name in env if name.endswith("TOPIC")},
+        "granted on": {binding[2] for binding in bindings(build)},
+        **monitoring_names(build),
+    }
+
+
+def monitoring_names(build: dict[str, Any]) -> dict[str, set[str]]:
+    """The names of the monitoring a build made (from its gcloud calls and the files they sent):
+    log-based metrics, dashboard ids, the policies' identifying label values, and the display
+    names of the dashboard and the policies."""
+
+    def sent(call: list[str]) -> dict[str, Any]:
+        flag = "--policy-from-file" if "policies" in call else "--config-from-file"
+        return json.loads(Path(option(call, flag)).read_text())
+
+    made = [call for call in build["calls"] if "create" in call or "update" in call]
+    dashboards = [sent(call) for call in made if call[:2] == ["monitoring", "dashboards"]]
+    policies = [sent(call) for call in made if call[:3] == ["alpha", "monitoring", "policies"]]
+    return {
+        "log metric": {call[3] for call in made if call[:2] == ["logging", "metrics"]},
+        "dashboard": {body["name"].rsplit("/", 1)[1] for body in dashboards},
+        "alert policy label": {body["userLabels"][monitoring.POLICY_LABEL] for body in policies},
+        "monitoring title": {body["displayName"] for body in [*dashboards, *policies]},
+    }
+
+
+def pubsub_names() -> tuple[set[str], set[str]]:
+    """The emulator's topics and subscriptions in the project."""
+    project = f"projects/{PROJECT_ID}"
+    topics = {topic.name for topic in pubsub_v1.PublisherClient().list_topics(project=project)}
+    subscriptions = {
+        subscription.name
+        for subscription in pubsub_v1.SubscriberClient().list_subscriptions(project=project)
+    }
+    return topics, subscriptions
+
+
+def test_staging_beside_live_shares_no_name_with_it(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    """docs/deploy.md's staging build, as Cloud Build receives it, run after a live build in the
+    same project: every service, topic, subscription, secret, audience and ledger collection is
+    its own, and so are its log-based metrics, dashboard and alert policies (by id, label and
+    title), and live's subscriptions still push to live's deliver and forward."""
+    staging = submitted(documented("docs/deploy.md", "STAGING=$(paste"), tmp_path, processes)
+    urls = {
+        name: f"https://{staging[name]}-s7t8u9-uc.a.run.app"
+        for name in ("_INGEST_SERVICE", "_DELIVER_SERVICE", "_WEBHOOK_SERVICE", "_FORWARD_SERVICE")
+    }
+    staging_answers = [
+        described(staging["_INGEST_SERVICE"], urls["_INGEST_SERVICE"], public=True),
+        described(staging["_DELIVER_SERVICE"], urls["_DELIVER_SERVICE"], public=False),
+        described(staging["_WEBHOOK_SERVICE"], urls["_WEBHOOK_SERVICE"], public=True),
+        described(staging["_FORWARD_SERVICE"], urls["_FORWARD_SERVICE"], public=False),
+    ]
+    emulator.reset()
+    live = run_steps(tmp_path / "live", ANSWERS, emulator.host, _STREAM="true")
+    assert live["failed"] is None, live["outputs"]
+    live_topics, live_subscriptions = pubsub_names()
+    second = run_steps(
+        tmp_path / "staging",
+        [*staging_answers, *ANSWERS],
+        emulator.host,
+        **{**staging, "_STREAM": "true"},
+    )
+    assert second["failed"] is None, second["outputs"]
+    topics, subscriptions = pubsub_names()
+    assert len(topics - live_topics) == len(live_topics) == 4
+    assert len(subscriptions - live_subscriptions) == len(live_subscriptions) == 4
+    ours, theirs = deployment_names(live), deployment_names(second)
+    for kind, names in ours.items():
+        assert names and theirs[kind], kind
+        assert not names & theirs[kind], (kind, names & theirs[kind])
+    # Staging's dashboard and policies read staging's metrics only.
+    watching = [
+        Path(call[call.index(flag) + 1]).read_text()
+        for call in second["calls"]
+        for flag in ("--policy-from-file", "--config-from-file")
+        if flag in call and call[:2] != ["logging", "metrics"]
+    ]
+    read = {
+        name
+        for text in watching
+        for name in re.findall(r"logging\.googleapis\.com/user/([\w-]+)", text)
+    }
+    assert read == theirs["log metric"]
+    # Live's pushes still go to live's consumers, for live's audiences.
+    for subscription, url, audience in (
+        ("segment-events-deliver", DELIVER_URL, "segment-saasquatch-deliver"),
+        ("saasquatch-webhooks-forward", FORWARD_URL, "segment-saasquatch-forward"),
+    ):
+        push = provisioned(subscription).push_config
+        assert (push.push_endpoint, push.oidc_token.audience) == (url, audience)
+    assert (
+        provisioned(staging["_SUBSCRIPTION"]).push_config.push_endpoint
+        == (urls["_DELIVER_SERVICE"])
+    )
+    deliver_env = env_vars(deploys(second)[staging["_DELIVER_SERVICE"]])
+    assert deliver_env["SAASQUATCH_TENANT_ALIAS"] == staging["_SAASQUATCH_TENANT_ALIAS"]
+
+
+# --- each step on what its image has (IMAGES) ------------------------------------------------
+
+NO_EMULATOR = "localhost:9"  # for steps that make no Pub/Sub call
+
+
+def test_every_step_runs_python_only_where_its_image_has_it() -> None:
+    """Read from the scripts: each Python a step runs is on its image's PATH, or at a path its
+    image has. The gcloud image has none on PATH: the monitoring step runs the bundled one."""
+    assert {step["name"] for step in BUILD["steps"]} <= set(IMAGES), "an image IMAGES lacks"
+    assert not [name for name in IMAGES["${_GCLOUD_IMAGE}"].on_path if "python" in name]
+    found = [("x", d, n) for d, n in PYTHON_WORD.findall('python3 -m x; /usr/bin/python3 "$p"')]
+    assert found == [("x", "", "python3"), ("x", "/usr/bin/", "python3")]
+    assert not PYTHON_WORD.findall('bundled_python=x; "${bundled_python}" -m tools.monitoring')
+    runs: dict[str, set[str]] = {}
+    for step in BUILD["steps"]:
+        image = IMAGES[step["name"]]
+        for directory, name in PYTHON_WORD.findall(step["script"]):
+            has = f"{directory}{name}" in image.at if directory else name in image.on_path
+            assert has, f"{step['id']} runs {directory}{name}, which {step['name']} lacks"
+            runs.setdefault(step["id"], set()).add(f"{directory}{name}")
+    assert runs["monitoring"] == {BUNDLED_PYTHON}
+
+
+def test_a_step_that_runs_python_its_image_lacks_fails_the_build(
+    tmp_path: Path, processes: Processes
+) -> None:
+    """Run, not read: the monitoring step as it was (`python3` in the gcloud image) fails, the
+    step as it is succeeds, and the same step in the Python image (no bundled Python) fails."""
+    step = STEPS["monitoring"]
+    as_before = {**step, "script": step["script"].replace('"${bundled_python}" -m', "python3 -m")}
+    assert as_before["script"] != step["script"]
+    before = run_steps(tmp_path / "before", ANSWERS, NO_EMULATOR, steps=[as_before])
+    assert before["failed"] == "monitoring"
+    assert "python3: command not found" in before["outputs"]["monitoring"]
+    now = run_steps(tmp_path / "now", ANSWERS, NO_EMULATOR, steps=[step])
+    assert now["failed"] is None, now["outputs"]
+    assert any(call[:3] == ["logging", "metrics", "create"] for call in now["calls"])
+    elsewhere = {**step, "name": "${_PYTHON_IMAGE}"}
+    moved = run_steps(tmp_path / "moved", ANSWERS, NO_EMULATOR, steps=[elsewhere])
+    assert moved["failed"] == "monitoring"
+    [line] = moved["outputs"]["monitoring"].strip().splitlines()
+    assert "bundledpythonunix/bin/python3 (gcloud's bundled Python" in line
+    assert moved["calls"] == []
+
+
+def test_given_notification_channels_every_policy_notifies_them_without_a_warning(
+    tmp_path: Path, processes: Processes
+) -> None:
+    channels = [f"projects/{PROJECT_ID}/notificationChannels/{n}" for n in (17, 42)]
+    build = run_steps(
+        tmp_path,
+        ANSWERS,
+        NO_EMULATOR,
+        steps=[STEPS["monitoring"]],
+        _NOTIFICATION_CHANNELS=",".join(channels),
+    )
+    assert build["failed"] is None, build["outputs"]
+    assert "notification" not in build["outputs"]["monitoring"]
+    policies = [
+        json.loads(Path(option(call, "--policy-from-file")).read_text())
+        for call in build["calls"]
+        if call[:4] == ["alpha", "monitoring", "policies", "create"]
+    ]
+    assert len(policies) == len(list((ROOT / "monitoring" / "alerts").glob("*.json")))
+    assert all(policy["notificationChannels"] == channels for policy in policies)
+
+
+# --- _TESTS: which tests run before the deploy -------------------------------------------------
+
+
+def run_test_step(tmp_path: Path, tests: str) -> tuple[str, list[str]]:
+    """The `test` step with `_TESTS=tests`: its output, and each program it ran with its
+    arguments (apt-get, make, curl, tar, gcloud and mkdir are stand-ins that only record)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    ran = tmp_path / "ran"
+    for program in ("apt-get", "make", "curl", "tar", "gcloud", "mkdir"):
+        (bin_dir / program).write_text(f'#!/bin/sh\necho "{program} $*" >> "{ran}"\n')
+        (bin_dir / program).chmod(0o755)
+    script = tmp_path / "test.sh"
+    script.write_text(STEPS["test"]["script"])
+    substitutions = {name: str(value) for name, value in BUILD["substitutions"].items()}
+    result = subprocess.run(
+        ["bash", str(script)],
+        cwd=tmp_path,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", **substitutions, "_TESTS": tests},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == (1 if tests not in {"fast", "full", "none"} else 0), result
+    return result.stdout + result.stderr, ran.read_text().splitlines() if ran.exists() else []
+
+
+def test_the_fast_tier_runs_by_default_the_whole_suite_on_request(
+    tmp_path: Path, processes: Processes
+) -> None:
+    assert BUILD["substitutions"]["_TESTS"] == "fast"
+    _output, fast = run_test_step(tmp_path / "fast", "fast")
+    assert fast[-1] == "make check"
+    assert [line for line in fast if line.startswith("apt-get install")] == [
+        "apt-get install -y -qq --no-install-recommends make"
+    ]
+    assert not [line for line in fast if line.split()[0] in {"curl", "gcloud"}]  # no emulator
+    _output, full = run_test_step(tmp_path / "full", "full")
+    assert full[-1] == "make test"
+    assert "openjdk-17-jre-headless" in " ".join(full)
+    [components] = [line for line in full if line.startswith("gcloud components install")]
+    assert {"pubsub-emulator", "cloud-firestore-emulator"} <= set(components.split())
+    output, none = run_test_step(tmp_path / "none", "none")
+    assert none == []
+    assert output.strip() == "_TESTS=none: no test runs before this deploy"
+    output, bad = run_test_step(tmp_path / "bad", "quick")
+    assert bad == [] and output.strip() == "_TESTS must be fast, full or none, not 'quick'"
+
+
+@pytest.mark.parametrize(
+    ("substitution", "option", "values"),
+    [
+        (
+            "_DEPLOYMENT",
+            "--deployment",
+            ["", "staging", "eu_test-2", "s" * 24, "s" * 25, "Staging", "1st", "-x", "a.b", "a b"],
+        ),
+        (
+            "_MONITORING_RETRY_SECONDS",
+            "--retry-seconds",
+            ["0", "30", "60", "08", "61", "100", "-1", "x", "", "1.5", " 5"],
+        ),
+    ],
+)
+def test_the_settings_step_and_the_monitoring_tool_accept_the_same_values(
+    tmp_path: Path, processes: Processes, substitution: str, option: str, values: list[str]
+) -> None:
+    """What the build refuses before anything runs is what `tools.monitoring` would refuse at the
+    end, after the deploys; each refusal is one line naming the substitution."""
+    for number, value in enumerate(values):
+        build = run_steps(
+            tmp_path / str(number),
+            ANSWERS,
+            NO_EMULATOR,
+            steps=[STEPS["settings"]],
+            **{substitution: value},
+        )
+        try:
+            monitoring._parser().parse_args(["--project", PROJECT_ID, option, value])
+        except SystemExit:
+            tool_accepts = False
+        else:
+            tool_accepts = True
+        assert (build["failed"] is None) == tool_accepts, (value, build["outputs"])
+        if not tool_accepts:
+            [line] = build["outputs"]["settings"].strip().splitlines()
+            assert line.startswith(f"{substitution} must be ") and f"'{value}'" in line
+
+
+def test_a_tests_value_other_than_fast_full_or_none_stops_the_build(
+    tmp_path: Path, processes: Processes
+) -> None:
+    stopped = run_steps(tmp_path, ANSWERS, NO_EMULATOR, steps=[STEPS["settings"]], _TESTS="all")
+    assert stopped["failed"] == "settings"
+    assert stopped["outputs"]["settings"].strip() == "_TESTS must be fast, full or none, not 'all'"
+    assert stopped["calls"] == []
+
+
+def test_the_staging_setup_makes_what_the_staging_build_names() -> None:
+    """docs/deploy.md's one-time setup for staging, as `tools setup` parses it, names the very
+    secrets and ledger collection its `$STAGING` build reads."""
+    names = dict(
+        line.split("=", 1)
+        for line in documented("docs/deploy.md", "STAGING=$(paste").splitlines()
+        if line.startswith("_")
+    )
+    command = documented(
+        "docs/deploy.md", "--ingest-token-secret segment-ingest-token-staging"
+    ).replace("\\\n", " ")
+    words = shlex.split(command)
+    args = setup._parser().parse_args(words[words.index("setup") + 1 :])
+    assert (args.ingest_token_secret, args.api_key_secret, args.ledger_collection) == (
+        names["_INGEST_TOKEN_SECRET"],
+        names["_SAASQUATCH_API_KEY_SECRET"],
+        names["_LEDGER_COLLECTION"],
+    )
+    # Every name of the staging set differs from the build's default for it.
+    defaults = BUILD["substitutions"]
+    assert names and all(value != defaults[name] for name, value in names.items())

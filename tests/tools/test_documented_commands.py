@@ -38,6 +38,7 @@ PROJECT_ID = "acme-growth"
 
 ANSWERS: list[dict[str, Any]] = [
     {"has": ["projects", "describe"], "stdout": "123456789012\n"},
+    {"has": ["config", "get-value", "account"], "stdout": "you@example.com\n"},
     {
         "has": ["run", "services", "describe"],
         "stdout": "https://segment-ingest-x7y8z9-ew.a.run.app\n",
@@ -96,6 +97,8 @@ def test_the_readme_shows_setup_deploy_connect_and_verify(
     calls = run_blocks(ROOT / "README.md", tmp_path)
     commands = {" ".join(call[:3]) for call in calls}
     for expected in (
+        # `python -m tools setup`, run by the README against the stand-in gcloud
+        "beta services identity",
         "iam service-accounts create",
         "secrets create segment-ingest-token",
         "secrets add-iam-policy-binding",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -24,7 +25,7 @@ from stream.forward import create_handler as create_forward
 from stream.forward_settings import ForwardSettings
 from stream.receive import create_handler as create_webhook
 from stream.receive_settings import WebhookSettings
-from tools import registry
+from tools import monitoring, registry
 from tools.monitoring import (
     DASHBOARD_ID,
     FILES,
@@ -113,6 +114,108 @@ def test_an_unknown_placeholder_is_an_error() -> None:
         render_text('{"filter": "${INGEST_SERVCE}"}', WATCHED)
 
 
+# --- a deployment's own names (staging beside live) ---------------------------------------------
+
+STEMS = sorted(path.stem for path in (FILES / "metrics").glob("*.json"))
+STAGING = Watched(**{**vars(WATCHED), "deployment": "staging"})
+
+
+def own_names(watched: Watched) -> dict[str, Any]:
+    """What names each resource of `watched`: metric names, the dashboard's id and title, the
+    policies' labels and titles, and every log-based metric the dashboard and policies read."""
+    found = resources(watched)
+    watching = [r.body for r in found if r.kind != "log metric"]
+    return {
+        "metrics": sorted(r.name for r in found if r.kind == "log metric"),
+        "dashboard": [(r.name, r.body["name"]) for r in found if r.kind == "dashboard"],
+        "labels": sorted(
+            r.body["userLabels"]["segment_saasquatch"] for r in found if r.kind == "alert policy"
+        ),
+        "titles": sorted(body["displayName"] for body in watching),
+        "read": {
+            name for body in watching for text in filters(body) for name in METRIC.findall(text)
+        },
+    }
+
+
+def test_without_a_deployment_name_the_names_are_exactly_the_files_own() -> None:
+    """The names every deployment made before there was a second one: a metric cannot be
+    renamed, so these must never change."""
+    names = own_names(WATCHED)
+    assert names["metrics"] == STEMS and "segment_ingest_requests" in STEMS
+    assert names["dashboard"] == [
+        ("segment-saasquatch", f"projects/{PROJECT}/dashboards/segment-saasquatch")
+    ]
+    assert names["labels"] == POLICIES
+    files = [FILES / "dashboard.json", *sorted((FILES / "alerts").glob("*.json"))]
+    assert names["titles"] == sorted(json.loads(f.read_text())["displayName"] for f in files)
+    assert names["read"] == set(STEMS)
+    assert _parser().parse_args(["--project", PROJECT]).deployment == ""
+
+
+def test_a_deployment_name_renames_every_resource_and_every_reference_alike() -> None:
+    live, staging = own_names(WATCHED), own_names(STAGING)
+    assert staging["metrics"] == [f"{stem}_staging" for stem in STEMS]
+    assert staging["dashboard"] == [
+        ("segment-saasquatch-staging", f"projects/{PROJECT}/dashboards/segment-saasquatch-staging")
+    ]
+    assert staging["labels"] == [f"{name}-staging" for name in POLICIES]
+    assert staging["titles"] == sorted(
+        title.replace("segment-saasquatch", "segment-saasquatch (staging)", 1)
+        for title in live["titles"]
+    )
+    assert all(title.startswith("segment-saasquatch (staging)") for title in staging["titles"])
+    # Every metric the dashboard and the policies read is one of staging's, each of them read.
+    assert staging["read"] == set(staging["metrics"])
+    for kind in ("metrics", "dashboard", "labels", "titles", "read"):
+        assert not set(map(str, live[kind])) & set(map(str, staging[kind])), kind
+    # Nothing names a metric of live's, anywhere; and but for the names, all is the same.
+    sent = json.dumps([r.body for r in resources(STAGING)])
+    for stem in STEMS:
+        assert not re.search(rf"user/{stem}(?![\w-])", sent), stem
+    plain = json.dumps([r.body for r in resources(WATCHED)])
+    unnamed = sent.replace(" (staging)", "").replace("_staging", "").replace("-staging", "")
+    assert unnamed == plain
+
+
+def test_the_longest_deployment_name_keeps_every_name_within_the_apis_limits() -> None:
+    """Logging: a metric name of 100 characters at most; Monitoring: label values of 63 at most,
+    lower case. So a longer metric or alert file fails here, not in the build."""
+    longest = Watched(PROJECT, **{a: getattr(WATCHED, a) for a in NAMES}, deployment="s" * 24)
+    names = own_names(longest)
+    assert max(map(len, names["metrics"])) <= 100
+    assert all(re.fullmatch(r"[a-z0-9_-]{1,63}", label) for label in names["labels"])
+    assert all(re.fullmatch(r"[\w.-]{1,100}", name) for name in names["metrics"])
+
+
+@pytest.mark.parametrize("name", ["Staging", "1st", "-x", "s" * 25, "st aging", "st.g", "é"])
+def test_a_deployment_name_that_would_make_a_name_the_apis_refuse_is_refused(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(MonitoringError, match="lower-case"):
+        Watched(PROJECT, deployment=name)
+    with pytest.raises(SystemExit) as exited:
+        _parser().parse_args(["--project", PROJECT, "--deployment", name])
+    assert exited.value.code == 2
+    assert "--deployment" in capsys.readouterr().err
+
+
+def test_a_file_that_names_a_metric_it_does_not_have_is_refused(tmp_path: Path) -> None:
+    """A reference the renaming could not follow would watch another deployment's metric."""
+    for part in ("metrics", "alerts"):
+        (tmp_path / part).mkdir()
+    (tmp_path / "metrics" / "segment_a.json").write_text('{"filter": "x"}')
+    reading = 'metric.type=\\"logging.googleapis.com/user/segment_b\\"'
+    (tmp_path / "dashboard.json").write_text(
+        f'{{"displayName": "segment-saasquatch", "filter": "{reading}"}}'
+    )
+    with pytest.raises(MonitoringError, match=r"dashboard\.json: no metric segment_b"):
+        resources(STAGING, tmp_path)
+    (tmp_path / "dashboard.json").write_text('{"displayName": "another product"}')
+    with pytest.raises(MonitoringError, match="displayName must start with 'segment-saasquatch'"):
+        resources(STAGING, tmp_path)
+
+
 def test_dashboards_and_alerts_use_only_metrics_and_labels_that_exist() -> None:
     metrics = by_kind("log metric")
     labels = {
@@ -165,7 +268,32 @@ def test_the_alerts_the_operations_doc_promises() -> None:
         condition = policies[name]["conditions"][index]["conditionThreshold"]
         return condition["filter"], condition["comparison"], condition["thresholdValue"]
 
-    assert 'metric.label.status=one_of("401", "403")' in texts["ingest-credentials-refused"]
+    # ingest answers 401 to credentials it refuses; a 403 from Cloud Run never reaches its log,
+    # and Cloud Run's own count watches for that (below).
+    assert 'metric.label.status="401"' in texts["ingest-credentials-refused"]
+    log_filter, comparison, value = threshold("ingest-retrying")
+    assert "user/segment_ingest_requests" in log_filter
+    assert 'metric.label.outcome="retry"' in log_filter  # every 5xx ingest answers
+    assert (comparison, value) == ("COMPARISON_GT", 5)
+    for name, service in (
+        ("ingest-cloud-run-errors", WATCHED.ingest_service),
+        ("webhook-cloud-run-errors", WATCHED.webhook_service),
+    ):
+        on_service = (
+            'metric.type="run.googleapis.com/request_count" AND resource.type="cloud_run_revision"'
+            f' AND resource.label.service_name="{service}"'
+        )
+        five, five_comparison, five_value = threshold(name, 0)
+        assert five == f'{on_service} AND metric.label.response_code_class="5xx"'
+        assert (five_comparison, five_value) == ("COMPARISON_GT", 5)
+        four = policies[name]["conditions"][1]["conditionThreshold"]
+        assert four["filter"] == f'{on_service} AND metric.label.response_code_class="4xx"'
+        assert four["denominatorFilter"] == on_service  # a share of all of its answers
+        assert (four["comparison"], four["thresholdValue"], four["duration"]) == (
+            "COMPARISON_GT",
+            0.5,
+            "900s",
+        )
     for name, subscription in (
         ("dead-letter-backlog", WATCHED.dead_letter_subscription),
         ("forward-dead-letter-backlog", WATCHED.webhook_dead_letter_subscription),
@@ -289,19 +417,23 @@ def jwks() -> Iterator[JwksStandIn]:
 @pytest.fixture
 def real_log_lines(
     make_ingest: MakeIngest,
+    raw_events: FakeTopic,
     make_deliver: MakeDeliver,
     saasquatch_api: SaaSquatchStandIn,
     jwks: JwksStandIn,
     capsys: pytest.CaptureFixture[str],
 ) -> list[dict[str, Any]]:
-    """What the four services log, with in-memory ports: ingest for an accepted request and
-    refusals, deliver for a delivered message and a dead letter, saasquatch_webhook for an
-    accepted webhook, another tenant's, refusals and keys it cannot fetch, forward for each
-    outcome."""
+    """What the four services log, with in-memory ports: ingest for an accepted request,
+    refusals and a publish that failed, deliver for a delivered message and a dead letter,
+    saasquatch_webhook for an accepted webhook, another tenant's, refusals and keys it cannot
+    fetch, forward for each outcome."""
     ingest = make_ingest()
     ingest.post("/", json=identify(), headers={"Authorization": f"Bearer {TOKEN}"})
     ingest.post("/", json=identify(), headers={"Authorization": "Bearer wrong"})
     ingest.post("/", data="{", headers={"Authorization": f"Bearer {TOKEN}"})
+    raw_events.down = True  # Pub/Sub refuses: a 503, Segment retries
+    ingest.post("/", json=identify(), headers={"Authorization": f"Bearer {TOKEN}"})
+    raw_events.down = False
     deliver = make_deliver()
     deliver.post("/", json=envelope(track()))
     deliver.post("/", json=envelope(track(event="")))  # no event name: a dead letter
@@ -355,10 +487,11 @@ def test_every_metric_reads_fields_the_services_really_log(
         found = [line for line in real_log_lines if matches(line, metric["filter"])]
         return {tuple(line.get(field) for field in fields) for line in found}
 
-    assert counted("segment_ingest_requests", "status", "reason") == {
-        (200, None),
-        (401, "wrong_token"),
-        (400, "invalid_body"),
+    assert counted("segment_ingest_requests", "status", "outcome", "reason") == {
+        (200, "accepted", None),
+        (401, "refused", "wrong_token"),
+        (400, "refused", "invalid_body"),
+        (503, "retry", "publish_failed"),
     }
     assert counted("segment_webhook_requests", "status", "reason", "tenant_alias") == {
         (200, None, None),
@@ -446,16 +579,33 @@ def api(tmp_path: Path) -> Iterator[Api]:
         yield stand_in
 
 
-def run_monitoring(api: Api, processes: Processes, capsys: pytest.CaptureFixture[str]) -> list[str]:
+def through_gcloud(api: Api, processes: Processes) -> Any:
+    """The real gcloud, talking to the stand-in."""
     gcloud = installed_gcloud()
 
     def real(args: Any) -> Any:
         return processes.run([gcloud, *args], timeout=180, env=api.env)
 
-    argv = ["--project", PROJECT, "--notification-channels", *WATCHED.notification_channels]
-    for attribute in NAMES:  # every name this deployment's own, none the registry's default
-        argv += ["--" + attribute.replace("_", "-"), getattr(WATCHED, attribute)]
-    assert main(argv, gcloud=real) == 0, capsys.readouterr()
+    return real
+
+
+ARGV = ["--project", PROJECT, "--notification-channels", *WATCHED.notification_channels]
+for _attribute in NAMES:  # every name this deployment's own, none the registry's default
+    ARGV += ["--" + _attribute.replace("_", "-"), getattr(WATCHED, _attribute)]
+
+
+def run_monitoring(
+    api: Api,
+    processes: Processes,
+    capsys: pytest.CaptureFixture[str],
+    sleep: Any = None,
+    *more: str,
+) -> list[str]:
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds} s")
+
+    real = through_gcloud(api, processes)
+    assert main([*ARGV, *more], gcloud=real, sleep=sleep or no_sleep) == 0, capsys.readouterr()
     return capsys.readouterr().out.splitlines()
 
 
@@ -485,6 +635,30 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(
     second = run_monitoring(api, processes, capsys)
     assert all(line.endswith(": up to date") for line in second), second
     assert len([r for r in api.requests if r[0] in {"POST", "PUT", "PATCH"}]) == writes
+
+
+def test_two_deployments_in_one_project_each_make_and_find_their_own(
+    api: Api, processes: Processes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Staging (`--deployment staging`), then live, in one project, through the real gcloud.
+    Staging goes first: the stand-in refuses a policy on a metric it does not have, so each of
+    staging's policies read staging's metrics. Live's run then makes all of its own and leaves
+    staging's as they were; a second run of either changes nothing."""
+    staged = run_monitoring(api, processes, capsys, None, "--deployment", "staging")
+    assert staged and all(line.endswith(": created") for line in staged), staged
+    assert set(api.metrics) == {f"{stem}_staging" for stem in STEMS}
+    staging = json.loads(json.dumps([api.metrics, api.dashboards, api.policies]))
+    lines = run_monitoring(api, processes, capsys)
+    assert len(lines) == len(staged) and all(line.endswith(": created") for line in lines), lines
+    for store, before in zip((api.metrics, api.dashboards, api.policies), staging, strict=True):
+        assert {name: store[name] for name in before} == before
+    assert set(api.metrics) == {*STEMS, *(f"{stem}_staging" for stem in STEMS)}
+    assert set(api.dashboards) == {"segment-saasquatch", "segment-saasquatch-staging"}
+    labels = sorted(p["userLabels"]["segment_saasquatch"] for p in api.policies.values())
+    assert labels == sorted([*POLICIES, *(f"{name}-staging" for name in POLICIES)])
+    again = run_monitoring(api, processes, capsys, None, "--deployment", "staging")
+    again += run_monitoring(api, processes, capsys)
+    assert all(line.endswith(": up to date") for line in again), again
 
 
 def test_an_edit_made_in_the_console_is_put_back(
@@ -524,6 +698,163 @@ def test_a_refusal_from_gcloud_is_one_line(
     assert line.startswith("monitoring: gcloud logging metrics create") and "PERMISSION" in line
 
 
+# --- alert policies wait for metrics Monitoring does not see yet ----------------------------------
+
+POLICIES = sorted(path.stem for path in (FILES / "alerts").glob("*.json"))
+# What gcloud says to Monitoring's 404 (as the real gcloud prints the stand-in's answer).
+NOT_YET = (
+    "ERROR: (gcloud.alpha.monitoring.policies.create) Projects instance [acme-growth] not found: "
+    'Cannot find metric(s) that match type = "logging.googleapis.com/user/segment_ingest_requests"'
+    ". If a metric was created recently, it could take up to 10 minutes to become available. "
+    "Please try again soon.\n"
+)
+
+
+def test_a_policy_waits_for_a_metric_monitoring_does_not_see_yet(
+    api: Api, processes: Processes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Monitoring refuses the first two policy writes on a log-based metric (404 "Cannot find
+    metric(s)", as for metrics made moments ago); each is asked again after 30 s, then all is
+    created."""
+    api.unseen_for = 2
+    slept: list[float] = []
+    lines = run_monitoring(api, processes, capsys, sleep=slept.append)
+    assert slept == [30, 30]
+    waiting = [line for line in lines if "does not see its metric yet" in line]
+    assert len(waiting) == 2 and all("trying again in 30 s" in line for line in waiting)
+    assert [line for line in lines if line not in waiting] == [
+        *(f"log metric {path.stem}: created" for path in sorted((FILES / "metrics").glob("*"))),
+        f"dashboard {DASHBOARD_ID}: created",
+        *(f"alert policy {name}: created" for name in POLICIES),
+    ]
+    assert sorted(p["userLabels"]["segment_saasquatch"] for p in api.policies.values()) == POLICIES
+    posted = [r for r in api.requests if r[0] == "POST" and r[1].endswith("/alertPolicies")]
+    assert len(posted) == len(POLICIES) + 2
+
+
+def test_a_metric_monitoring_never_sees_ends_the_run_in_one_line_after_the_bound(
+    api: Api,
+    processes: Processes,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(monitoring, "WAITS", 3)  # the real bound is below, without gcloud
+    api.unseen_for = 10**6
+    slept: list[float] = []
+    assert main(ARGV, gcloud=through_gcloud(api, processes), sleep=slept.append) == 1
+    assert slept == [30, 30, 30]
+    [line] = capsys.readouterr().err.strip().splitlines()
+    # The first policy on a log-based metric; those before it (on Pub/Sub's and Cloud Run's
+    # metrics) were created.
+    on_log_metrics = [
+        name for name in POLICIES if METRIC.search(" ".join(filters(by_kind("alert policy")[name])))
+    ]
+    assert line.startswith(
+        f"monitoring: alert policy {on_log_metrics[0]}: Cloud Monitoring still cannot find its "
+        "metric after 90 s of waiting (ERROR: (gcloud.alpha.monitoring.policies.create) "
+    ), line
+    assert 'Cannot find metric(s) that match type = "logging.googleapis.com/user/' in line
+    assert line.endswith("run the build again later")
+    created = {p["userLabels"]["segment_saasquatch"] for p in api.policies.values()}
+    assert created == {name for name in POLICIES if name < on_log_metrics[0]}
+
+
+class Scripted:
+    """A gcloud that finds nothing, creates metrics and the dashboard, and answers each policy
+    create with `refusal` (a gcloud error's stderr) until `refusals` run out."""
+
+    def __init__(self, refusal: str, refusals: int) -> None:
+        self.refusal, self.refusals = refusal, refusals
+        self.calls: list[list[str]] = []
+
+    def __call__(self, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        self.calls.append(list(args))
+        if "list" in args:
+            return subprocess.CompletedProcess(args, 0, "[]", "")
+        if "describe" in args:
+            return subprocess.CompletedProcess(args, 1, "", "ERROR: NOT_FOUND\n")
+        if "policies" in args and "create" in args and self.refusals > 0:
+            self.refusals -= 1
+            return subprocess.CompletedProcess(args, 1, "", self.refusal)
+        return subprocess.CompletedProcess(args, 0, "{}", "")
+
+
+def test_it_waits_ten_minutes_in_all_and_asks_nothing_else_again(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """20 waits of 30 s: the 10 minutes Monitoring names; shared by the run's policies (they
+    wait on metrics made together). Any other refusal ends the run at once."""
+    never = Scripted(NOT_YET, refusals=10**6)
+    slept: list[float] = []
+    assert main(ARGV, gcloud=never, sleep=slept.append) == 1
+    assert slept == [30] * 20 and sum(slept) == 600
+    creates = [call for call in never.calls if call[2:4] == ["policies", "create"]]
+    assert len(creates) == 21 and len({call[5] for call in creates}) == 1  # one policy
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "after 600 s of waiting" in line
+
+    shared = Scripted(NOT_YET, refusals=20)  # the budget spent on the first policy is gone
+    slept.clear()
+    assert main(ARGV, gcloud=shared, sleep=slept.append) == 0
+    assert sum(slept) == 600
+
+    fast = Scripted(NOT_YET, refusals=2)  # the build test's wait: --retry-seconds 0
+    slept.clear()
+    assert main([*ARGV, "--retry-seconds", "0"], gcloud=fast, sleep=slept.append) == 0
+    assert slept == [0, 0]
+    assert "trying again in 0 s" in capsys.readouterr().out
+
+    denied = "ERROR: (gcloud.alpha.monitoring.policies.create) PERMISSION_DENIED: no\n"
+    refused = Scripted(denied, refusals=1)
+    slept.clear()
+    assert main(ARGV, gcloud=refused, sleep=slept.append) == 1
+    assert slept == []
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("monitoring: gcloud alpha monitoring policies create: ERROR")
+    assert "PERMISSION_DENIED" in line
+
+
+@pytest.mark.parametrize("seconds", ["61", "-1", "x", "1.5", "", "٣"])
+def test_a_retry_wait_outside_0_to_60_whole_seconds_is_refused(
+    seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        _parser().parse_args(["--project", PROJECT, "--retry-seconds", seconds])
+    assert exited.value.code == 2
+    assert "--retry-seconds" in capsys.readouterr().err
+
+
+# --- every alert has a runbook -------------------------------------------------------------------
+
+RUNBOOK = re.compile(r"Runbook: `(docs/operations/[\w./-]+\.md)#([\w-]+)` in the repository")
+
+
+def heading_anchors(document: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
+    titles = [line.lstrip("#").strip().lower() for line in document.read_text().splitlines()]
+    return {
+        re.sub(r"[^\w\- ]", "", title).replace(" ", "-")
+        for title, line in zip(titles, document.read_text().splitlines(), strict=True)
+        if line.startswith("#")
+    }
+
+
+def test_every_alert_ends_with_its_runbook_section_and_the_section_exists() -> None:
+    root = FILES.parent
+    for name, policy in by_kind("alert policy").items():
+        documentation = policy["documentation"]
+        assert documentation["mimeType"] == "text/markdown", name
+        [(path, anchor)] = RUNBOOK.findall(documentation["content"])
+        assert documentation["content"].rstrip().endswith("deployed from."), name
+        assert anchor == name  # one section per alert, named after it
+        assert anchor in heading_anchors(root / path), f"{name}: no #{anchor} in {path}"
+    # Each runbook section is an alert's: none left behind for a removed one.
+    watching = root / "docs" / "operations" / "watching.md"
+    text = watching.read_text()
+    sections = text.split("## When an alert fires", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"^### ([\w-]+)$", sections, re.MULTILINE)) == set(POLICIES)
+
+
 # --- its defaults, with and without the project's packages ---------------------------------------
 
 
@@ -537,7 +868,11 @@ def test_its_defaults_are_the_registrys() -> None:
     assert set(NAMES) == {field.name for field in fields(Watched)} - {
         "project",
         "notification_channels",
+        "deployment",
     }
+    assert (bare.deployment, options.deployment) == ("", "")
+    retry = int(registry.default("MONITORING_RETRY_SECONDS"))
+    assert options.retry_seconds == monitoring.WAIT_SECONDS == retry == 30
 
 
 # The gcloud image's Python: no pydantic (nor any of the project's packages).

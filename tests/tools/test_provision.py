@@ -1,20 +1,36 @@
-"""Provisioning against the real Pub/Sub emulator: idempotent, and it repairs drift."""
+"""Provisioning against the real Pub/Sub emulator: idempotent, and it repairs drift.
+
+The emulator refuses to update a subscription's expiration policy, so putting one right is shown
+by what the emulator refuses and, to the end, against a stand-in that answers as Pub/Sub does."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from google.api_core import exceptions
 from google.cloud import pubsub_v1
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
+from google.pubsub_v1 import ExpirationPolicy, Subscription, UpdateSubscriptionRequest
 
 from tools import registry
 from tools.emulator import Emulator
-from tools.provision import ProvisionError, PubSubLayout, main, provision, push_subscription
+from tools.provision import (
+    ProvisionError,
+    PubSubLayout,
+    dead_letter_pull_subscription,
+    main,
+    provision,
+    push_subscription,
+)
 
 from ..factories import PROJECT
 
 ENDPOINT = "https://deliver-abc123-uc.a.run.app/"
 PUSH_ACCOUNT = "segment-push@test-project.iam.gserviceaccount.com"
 SUBSCRIPTION = f"projects/{PROJECT}/subscriptions/segment-events-deliver"
+DEAD_LETTERS = f"projects/{PROJECT}/subscriptions/segment-events-dead-letter-pull"
+PUBSUB_DEFAULT_TTL = 31 * 24 * 3600  # what Pub/Sub reads back for a subscription made without one
 
 CLI = [
     "--project",
@@ -42,6 +58,12 @@ def layout(**changes) -> PubSubLayout:
         max_delivery_attempts=7,
         **changes,
     )
+
+
+def never_expires(subscription: Subscription) -> bool:
+    """An expiration policy with no TTL: "the subscription never expires" (the Pub/Sub API)."""
+    wire = Subscription.pb(subscription)
+    return wire.HasField("expiration_policy") and not wire.expiration_policy.HasField("ttl")
 
 
 def test_first_run_creates_everything_with_the_settings_asked_for(
@@ -72,6 +94,8 @@ def test_first_run_creates_everything_with_the_settings_asked_for(
     )
     assert pull.topic.endswith("/segment-events-dead-letter")
     assert not pull.push_config.push_endpoint
+    # Idle by design, the dead-letter one would be deleted after 31 days under Pub/Sub's default.
+    assert never_expires(push) and never_expires(pull)
 
 
 def test_a_second_run_changes_nothing(
@@ -210,3 +234,85 @@ def test_its_defaults_are_the_registrys() -> None:
         "raw-deliver",
         "dead-pull",
     )
+
+
+def test_the_emulator_is_asked_to_make_an_expiring_subscription_permanent(
+    subscriber: pubsub_v1.SubscriberClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A push subscription made before provisioning set the policy: everything else is as
+    asked, so the update names the expiration policy alone, which the emulator (unlike Pub/Sub)
+    refuses to change."""
+    provision(layout())
+    subscriber.delete_subscription(subscription=SUBSCRIPTION)
+    made_before = push_subscription(layout())
+    del made_before.expiration_policy
+    subscriber.create_subscription(request=made_before)
+    assert not never_expires(subscriber.get_subscription(subscription=SUBSCRIPTION))
+    assert main(CLI) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "provision: Pub/Sub refused: Updating the expiration_policy field is currently "
+        "unsupported in the Pub/Sub Emulator."
+    ]
+
+
+class PubSubStandIn:
+    """Publisher and subscriber for subscriptions that already exist, answering as Pub/Sub does:
+    a subscription made without an expiration policy reads back with a 31-day TTL, and an update
+    replaces the top-level fields its mask names. Each request is kept as the client sends it."""
+
+    def __init__(self, *subscriptions: Subscription) -> None:
+        self.subscriptions = {
+            s.name: Subscription.deserialize(Subscription.serialize(s)) for s in subscriptions
+        }
+        for stored in self.subscriptions.values():
+            if "expiration_policy" not in stored:
+                stored.expiration_policy = ExpirationPolicy(
+                    ttl=duration_pb2.Duration(seconds=PUBSUB_DEFAULT_TTL)
+                )
+        self.updates: list[UpdateSubscriptionRequest] = []
+
+    def create_topic(self, name: str) -> None:
+        raise exceptions.AlreadyExists(name)
+
+    def create_subscription(self, request: Subscription) -> None:
+        raise exceptions.AlreadyExists(request.name)
+
+    def get_subscription(self, subscription: str) -> Subscription:
+        return Subscription.deserialize(Subscription.serialize(self.subscriptions[subscription]))
+
+    def update_subscription(self, request: dict[str, Any]) -> Subscription:
+        # On the wire, as the client sends it: an empty message is kept only if it was set.
+        sent = UpdateSubscriptionRequest.deserialize(
+            UpdateSubscriptionRequest.serialize(UpdateSubscriptionRequest(request))
+        )
+        self.updates.append(sent)
+        stored = Subscription.pb(self.subscriptions[sent.subscription.name])
+        for path in sent.update_mask.paths:
+            stored.ClearField(path)
+            if Subscription.pb(sent.subscription).HasField(path):
+                getattr(stored, path).CopyFrom(getattr(Subscription.pb(sent.subscription), path))
+        return self.get_subscription(sent.subscription.name)
+
+
+def test_the_next_run_makes_subscriptions_with_the_default_expiry_permanent() -> None:
+    """Both subscriptions as the build made them before it set a policy: Pub/Sub reads them back
+    as expiring after 31 idle days. One run puts both right (the expiration policy alone, with no
+    TTL), the next finds nothing to do."""
+    before = []
+    for made in (dead_letter_pull_subscription(layout()), push_subscription(layout())):
+        del made.expiration_policy
+        before.append(made)
+    pubsub = PubSubStandIn(*before)
+    report = dict(provision(layout(), publisher=pubsub, subscriber=pubsub))  # type: ignore[arg-type]
+    assert (report[DEAD_LETTERS], report[SUBSCRIPTION]) == (
+        "updated expiration (31 days idle -> never)",
+        "updated expiration (31 days idle -> never)",
+    )
+    assert [update.subscription.name for update in pubsub.updates] == [DEAD_LETTERS, SUBSCRIPTION]
+    for update in pubsub.updates:
+        assert list(update.update_mask.paths) == ["expiration_policy"]
+        assert never_expires(update.subscription)
+    assert all(never_expires(s) for s in pubsub.subscriptions.values())
+    report = dict(provision(layout(), publisher=pubsub, subscriber=pubsub))  # type: ignore[arg-type]
+    assert (report[DEAD_LETTERS], report[SUBSCRIPTION]) == ("up to date", "up to date")
+    assert len(pubsub.updates) == 2
