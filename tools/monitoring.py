@@ -189,7 +189,9 @@ def resources(watched: Watched, files: Path = FILES) -> list[Resource]:
         label = watched.policy_label(path.stem)
         policy["userLabels"][POLICY_LABEL] = label
         policy["displayName"] = watched.display_name(policy.get("displayName", ""), path.name)
-        policy["notificationChannels"] = list(watched.notification_channels)
+        policy["enabled"] = True  # one switched off in the console is switched on again
+        if watched.notification_channels:  # else the policy keeps the channels it has
+            policy["notificationChannels"] = list(watched.notification_channels)
         found.append(Resource("alert policy", label, policy))
     return found
 
@@ -316,9 +318,14 @@ class Applier:
     def _policy(self, resource: Resource) -> str:
         label = f'userLabels.{POLICY_LABEL}="{resource.name}"'
         current = self._current("alpha", "monitoring", "policies", "list", "--filter", label)
-        if current is not None and covers(current, resource.body):
+        body = resource.body
+        if current is not None and "notificationChannels" not in body:
+            # No channels named: an update (which replaces the whole policy) keeps the ones it
+            # has, so a redeploy without _NOTIFICATION_CHANNELS silences nobody.
+            body = {**body, "notificationChannels": current.get("notificationChannels", [])}
+        if current is not None and covers(current, body):
             return "up to date"
-        policy = self._file(resource, resource.body)
+        policy = self._file(resource, body)
         if current is None:
             create = ("alpha", "monitoring", "policies", "create", "--policy-from-file", policy)
             self._patiently(resource, *create)
@@ -414,7 +421,7 @@ def main(
     if not channels:
         print(
             "monitoring: warning: no notification channels (--notification-channels, the build's "
-            "_NOTIFICATION_CHANNELS): the alerts open incidents in the console and notify no one",
+            "_NOTIFICATION_CHANNELS): policies that exist keep theirs; new ones notify no one",
             flush=True,
         )
     applier = Applier(args.project, gcloud, sleep, wait_seconds=args.retry_seconds)

@@ -79,17 +79,15 @@ class Gcloud(Protocol):
 
 def run_gcloud(args: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`gcloud ARGS`, with `stdin` as its input (nothing to read otherwise: it never prompts)."""
-    if stdin is None:
+    feed: dict[str, Any] = {"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}
+    try:
         return subprocess.run(
-            ["gcloud", *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
+            ["gcloud", *args], capture_output=True, text=True, check=False, **feed
         )
-    return subprocess.run(
-        ["gcloud", *args], input=stdin, capture_output=True, text=True, check=False
-    )
+    except FileNotFoundError:
+        raise SetupError(
+            "gcloud is not on PATH: install the Cloud SDK and sign in (gcloud auth login)"
+        ) from None
 
 
 def ask_hidden(prompt: str) -> str:
@@ -434,12 +432,28 @@ class Setup:
         return found
 
     def _secret(self, name: str, value: Callable[[], str]) -> bool:
-        return self._ensure(
-            f"secret {name}",
-            ["secrets", "describe", name],
-            ["secrets", "create", name, "--data-file=-"],
-            value,
-        )
+        """A secret with an enabled version. `secrets create --data-file` is two calls (the
+        secret, then its version): one cut short leaves a secret with no value, which ingest
+        or deliver could not read, so a secret is there only once it has a version."""
+        what = f"secret {name}"
+        enabled = ["--filter", "state:ENABLED", "--limit", "1", "--format", "value(name)"]
+        listed = self._call(["secrets", "versions", "list", name, *enabled])
+        if listed.returncode == 0 and listed.stdout.strip():
+            self._report(what, "already there", changed=False)
+            return True
+        if listed.returncode != 0:  # no such secret (or unreadable: create says which)
+            create = ["secrets", "create", name, "--data-file=-"]
+            return self._ensure(what, ["secrets", "describe", name], create, value)
+        stdin = value()
+        if stdin == "":
+            self._say(f"{what}: has no value; skipped, nothing typed (run setup again to add it)")
+            return False
+        add = ["secrets", "versions", "add", name, "--data-file=-"]
+        done = self._call(add, stdin)
+        if done.returncode != 0:
+            raise self._refused(add, done)
+        self._report(what, "value added", changed=True)
+        return True
 
     def _apis(self) -> None:
         listed = self._must(["services", "list", "--enabled", "--format", "value(config.name)"])
@@ -463,7 +477,8 @@ class Setup:
             if kind not in ("", "FIRESTORE_NATIVE"):
                 raise SetupError(
                     f"Firestore database {names.ledger_database} is {kind}: the ledger needs "
-                    "native mode (name another database with --ledger-database)"
+                    "native mode (name another database with --ledger-database, and give the "
+                    "build the same name as _LEDGER_DATABASE)"
                 )
 
         self._ensure(

@@ -391,6 +391,7 @@ def test_both_services_are_deployed_from_source_with_their_targets(
     assert deliver_env["DRY_RUN"] == "false"
     assert deliver_env["DELIVERY_LEDGER"] == "true"
     assert deliver_env["LEDGER_COLLECTION"] == "segment_saasquatch_deliveries"
+    assert deliver_env["LEDGER_DATABASE"] == "(default)"
     assert deliver_env["EVENT_KEY_MAP"] == "{}"
 
 
@@ -1035,6 +1036,26 @@ def pubsub_names() -> tuple[set[str], set[str]]:
     return topics, subscriptions
 
 
+def test_a_second_deployment_that_keeps_one_of_live_s_names_stops_the_build(
+    tmp_path: Path, emulator: Emulator, processes: Processes
+) -> None:
+    """With `_DEPLOYMENT` set, a name left at live's (here every one, and then deliver's alone)
+    would redeploy live's service with staging's settings: the `settings` step says which."""
+    stopped = steps_with(tmp_path / "a", emulator, ANSWERS, _DEPLOYMENT="staging")
+    assert stopped["failed"] == "settings" and stopped["calls"] == []
+    [line] = stopped["outputs"]["settings"].strip().splitlines()
+    assert line.startswith("_INGEST_SERVICE is 'segment-ingest', which does not name the deploy")
+    names = dict(
+        line.split("=", 1)
+        for line in documented("docs/deploy.md", "STAGING=$(paste").splitlines()
+        if line.startswith("_")
+    )
+    names["_DELIVER_SERVICE"] = "segment-deliver"
+    one = steps_with(tmp_path / "b", emulator, ANSWERS, **names)
+    assert one["failed"] == "settings"
+    assert one["outputs"]["settings"].strip().startswith("_DELIVER_SERVICE is 'segment-deliver'")
+
+
 def test_staging_beside_live_shares_no_name_with_it(
     tmp_path: Path, emulator: Emulator, processes: Processes
 ) -> None:
@@ -1236,12 +1257,24 @@ def test_the_settings_step_and_the_monitoring_tool_accept_the_same_values(
 ) -> None:
     """What the build refuses before anything runs is what `tools.monitoring` would refuse at the
     end, after the deploys; each refusal is one line naming the substitution."""
+    staging = [
+        line.split("=", 1)[0]
+        for line in documented("docs/deploy.md", "STAGING=$(paste").splitlines()
+        if line.startswith("_") and not line.startswith("_DEPLOYMENT=")
+    ]
     for number, value in enumerate(values):
+        # A deployment's own names, as the settings step asks of one (any value, valid or not).
+        own = (
+            {name: f"{BUILD['substitutions'][name]}-{value}" for name in staging}
+            if substitution == "_DEPLOYMENT"
+            else {}
+        )
         build = run_steps(
             tmp_path / str(number),
             ANSWERS,
             NO_EMULATOR,
             steps=[STEPS["settings"]],
+            **own,
             **{substitution: value},
         )
         try:

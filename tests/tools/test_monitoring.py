@@ -684,6 +684,32 @@ def test_an_edit_made_in_the_console_is_put_back(
     assert api.dashboards[DASHBOARD_ID]["displayName"] == "segment-saasquatch"
 
 
+def test_a_redeploy_without_channels_keeps_the_policies_channels_and_switches_them_on(
+    api: Api, processes: Processes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's every-day redeploy names no `_NOTIFICATION_CHANNELS`: the update (which
+    replaces a whole policy) must not silence the alerts someone set up; and a policy switched
+    off in the console is switched on again, the files being the truth."""
+    run_monitoring(api, processes, capsys)
+    [policy] = [
+        policy
+        for policy in api.policies.values()
+        if policy["userLabels"]["segment_saasquatch"] == "dead-letter-backlog"
+    ]
+    policy["enabled"] = False
+    without = [arg for arg in ARGV if arg not in WATCHED.notification_channels]
+    without.remove("--notification-channels")
+    real = through_gcloud(api, processes)
+    assert main(without, gcloud=real, sleep=lambda _: None) == 0, capsys.readouterr()
+    warning, *lines = capsys.readouterr().out.splitlines()
+    assert warning.endswith("policies that exist keep theirs; new ones notify no one")
+    changed = [line for line in lines if not line.endswith("up to date")]
+    assert changed == ["alert policy dead-letter-backlog: updated"]
+    for each in api.policies.values():
+        assert each["notificationChannels"] == list(WATCHED.notification_channels)
+        assert each.get("enabled", True) is True
+
+
 def test_a_refusal_from_gcloud_is_one_line(
     api: Api, processes: Processes, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -48,6 +48,7 @@ UNKNOWN_YET = (
 # A project where nothing of ours exists yet.
 FRESH = [
     {"has": ["projects", "describe"], "stdout": f"{NUMBER}\n"},
+    {"has": ["secrets", "versions", "list"], "rc": 1, "stderr": "ERROR: NOT_FOUND: no secret\n"},
     {"has": ["describe"], "rc": 1, "stderr": "ERROR: NOT_FOUND: not found\n"},
 ]
 SETTLED = ("already there", "already enabled", "already granted")
@@ -126,6 +127,7 @@ def made_by(calls: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
         {"has": ["services", "list"], "stdout": "\n".join(apis) + "\n"},
         {"has": ["firestore", "databases", "describe"], "stdout": "FIRESTORE_NATIVE\n"},
         {"has": ["firestore", "indexes", "fields", "describe"], "stdout": "ACTIVE\n"},
+        {"has": ["secrets", "versions", "list"], "stdout": "1\n"},
     ]
 
 
@@ -411,3 +413,41 @@ def test_the_names_are_the_build_s_defaults_and_the_ledger_s() -> None:
 
 def test_the_deployer_gets_the_project_roles_docs_deploy_lists() -> None:
     assert set(DEPLOYER_ROLES) == deployer_project_roles()
+
+
+def test_a_secret_left_without_a_value_gets_one_on_the_next_run(
+    tmp_path: Path, processes: Processes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`secrets create --data-file=-` is two API calls; an error or Ctrl-C between them leaves
+    a secret with no version, which ingest could not read: the next run adds the value."""
+    run = StandInRun(tmp_path, processes)
+    run.gcloud.answer(FRESH)
+    assert run(ARGV, capsys)[0] == 0
+    first = run.gcloud.calls()
+    run.gcloud.log.unlink()
+    Path(f"{run.gcloud.log}.stdin").unlink()
+    token = "segment-ingest-token"
+    empty = {"has": ["secrets", "versions", "list", token], "stdout": ""}
+    run.gcloud.answer([empty, *made_by(first)])
+    code, out, err = run(ARGV, capsys)
+    assert code == 0, err
+    assert f"secret {token}: value added" in out.splitlines()
+    [(args, value)] = run.gcloud.inputs()
+    assert args[:4] == ["secrets", "versions", "add", token]
+    assert len(value) == 64 and value not in out + err
+    assert parse_problems(run.gcloud.calls(), cwd=tmp_path) == []
+
+
+def test_without_gcloud_it_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    processes: Processes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no gcloud anywhere
+    assert main(ARGV) == 1
+    first, *_ = capsys.readouterr().err.splitlines()
+    assert (
+        first
+        == "setup: gcloud is not on PATH: install the Cloud SDK and sign in (gcloud auth login)"
+    )
