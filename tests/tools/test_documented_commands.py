@@ -45,6 +45,7 @@ ANSWERS: list[dict[str, Any]] = [
     },
     {"has": ["secrets", "versions", "access"], "stdout": "seg-token-from-secret-manager"},
     # Nothing exists yet, so the "create it if missing" branches run too.
+    {"has": ["secrets", "versions", "list"], "rc": 1},  # no secret yet: setup creates it
     {"has": ["describe"], "rc": 1},
 ]
 # What the README's first lines set, and the other documents assume.
