@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tools.local_http import LocalServer, QuietHandler, answer_json
 
+from .gcloud import empty_config_env, installed_gcloud
 from .local_http import StandIn, google_error
+from .processes import Processes
 
 BUILD_ID = "b-0001"
 OPERATION_METADATA = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"
@@ -71,3 +74,29 @@ class CloudBuildStandIn(StandIn):
 
         self._server = LocalServer(Handler)
         self.endpoint = f"{self._server.base_url}/"
+
+
+def submitted_build(
+    script: str, tmp_path: Path, processes: Processes, project: str
+) -> dict[str, Any]:
+    """The one build Cloud Build is asked for when `script` (a `gcloud beta builds submit` as the
+    docs write it) runs through the installed gcloud against this stand-in."""
+    token = tmp_path / "token"
+    token.write_text("stand-in-token")
+    bin_dir = tmp_path / "gcloud-bin"
+    bin_dir.mkdir()
+    (bin_dir / "gcloud").symlink_to(installed_gcloud())
+    with CloudBuildStandIn() as api:
+        env = empty_config_env(
+            tmp_path / "gcloud-config",
+            PATH=f"{bin_dir}:/usr/bin:/bin",
+            CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=str(token),
+            CLOUDSDK_CORE_PROJECT=project,
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=api.endpoint,
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBUILD=api.endpoint,
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING=api.endpoint,
+        )
+        done = processes.run(["bash", "-c", script], env=env, timeout=180)
+        assert api.builds, (done.stdout, done.stderr)
+    [build] = api.builds
+    return build

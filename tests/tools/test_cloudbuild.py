@@ -29,8 +29,8 @@ from tools import monitoring, setup
 from tools.emulator import Emulator
 from tools.processes import ROOT
 
-from ..support.cloudbuild_standin import CloudBuildStandIn
-from ..support.gcloud import StandInGcloud, empty_config_env, installed_gcloud, parse_problems
+from ..support.cloudbuild_standin import submitted_build
+from ..support.gcloud import StandInGcloud, parse_problems
 from ..support.processes import Processes
 
 BashSyntax = Callable[[str], subprocess.CompletedProcess[str]]
@@ -930,24 +930,7 @@ def documented(document: str, marker: str) -> str:
 def submitted(script: str, tmp_path: Path, processes: Processes) -> dict[str, str]:
     """The substitutions Cloud Build receives when `script` (a documented `gcloud beta builds
     submit`) runs through the real gcloud, against a stand-in Cloud Build."""
-    token = tmp_path / "token"
-    token.write_text("stand-in-token")
-    bin_dir = tmp_path / "gcloud-bin"
-    bin_dir.mkdir()
-    (bin_dir / "gcloud").symlink_to(installed_gcloud())
-    with CloudBuildStandIn() as api:
-        env = empty_config_env(
-            tmp_path / "gcloud-config",
-            PATH=f"{bin_dir}:/usr/bin:/bin",
-            CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=str(token),
-            CLOUDSDK_CORE_PROJECT=PROJECT_ID,
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=api.endpoint,
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBUILD=api.endpoint,
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING=api.endpoint,
-        )
-        done = processes.run(["bash", "-c", DOCS_PRELUDE + script], env=env, timeout=180)
-        assert api.builds, (done.stdout, done.stderr)
-    [build] = api.builds
+    build = submitted_build(DOCS_PRELUDE + script, tmp_path, processes, PROJECT_ID)
     return dict(build["substitutions"])
 
 

@@ -18,8 +18,8 @@ import yaml
 
 from tools.processes import ROOT
 
-from ..support.cloudbuild_standin import CloudBuildStandIn
-from ..support.gcloud import StandInGcloud, empty_config_env, installed_gcloud, parse_problems
+from ..support.cloudbuild_standin import submitted_build
+from ..support.gcloud import StandInGcloud, parse_problems
 from ..support.processes import Processes
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -136,25 +136,8 @@ def test_the_readme_deploy_command_sends_the_build_as_written(
 ) -> None:
     """Through the real gcloud: the `^;^` separator keeps the commas of `_EVENT_KEY_MAP`, the
     build runs as the deployer, and Cloud Build gets this repository's steps."""
-    token = tmp_path / "token"
-    token.write_text("stand-in-token")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "gcloud").symlink_to(installed_gcloud())
-    with CloudBuildStandIn() as api:
-        env = empty_config_env(
-            tmp_path / "gcloud-config",
-            PATH=f"{bin_dir}:/usr/bin:/bin",
-            CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=str(token),
-            CLOUDSDK_CORE_PROJECT=PROJECT_ID,
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=api.endpoint,
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBUILD=api.endpoint,
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING=api.endpoint,
-        )
-        script = PRELUDE + deploy_command_with("_EVENT_KEY_MAP")
-        done = processes.run(["bash", "-c", script], env=env, timeout=180)
-        assert api.builds, (done.stdout, done.stderr)
-    [build] = api.builds
+    script = PRELUDE + deploy_command_with("_EVENT_KEY_MAP")
+    build = submitted_build(script, tmp_path, processes, PROJECT_ID)
     assert build["substitutions"]["_EVENT_KEY_MAP"] == (
         '{"Plan Upgraded":"upgrade","Trial Started":"trial"}'
     )
