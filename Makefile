@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # (tests/support/fakes.py). A tenth of the property examples.
 FAST := -m "not emulator and not subprocess" --hypothesis-profile=check
 
-.PHONY: test check lint run clean
+.PHONY: test check lint run clean clean-local
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ lint: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+# `make run PORTS=auto` starts beside a running one, on free ports (and keeps no state).
+# What the emulators hold is kept in .local/ (LOCAL_STATE_DIR) from one run to the next.
 run: $(STAMP)
-	$(PY) -m tools.run_local
+	PORTS=$(PORTS) $(PY) -m tools.run_local
+
+# Forget what make run kept (dead letters, the ledger, the local signing key).
+clean-local: $(STAMP)
+	$(PY) -m tools.run_local --clean
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -50,6 +50,7 @@ class Reason(StrEnum):
     USER_NOT_FOUND_AFTER_UPSERT = "user_not_found_after_upsert"
     DEAD_LETTER_PUBLISH_FAILED = "dead_letter_publish_failed"
     LEDGER_UNAVAILABLE = "ledger_unavailable"
+    ACCOUNT_MEMORY_UNAVAILABLE = "account_memory_unavailable"
     PUBLISH_FAILED = "publish_failed"
     TOKEN_STORE_UNAVAILABLE = "token_store_unavailable"
     PUSH_CERTS_UNAVAILABLE = "push_certs_unavailable"
@@ -136,6 +137,7 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.USER_NOT_FOUND_AFTER_UPSERT,
         Reason.DEAD_LETTER_PUBLISH_FAILED,
         Reason.LEDGER_UNAVAILABLE,
+        Reason.ACCOUNT_MEMORY_UNAVAILABLE,
         Reason.PUBLISH_FAILED,
         Reason.TOKEN_STORE_UNAVAILABLE,
         Reason.PUSH_CERTS_UNAVAILABLE,

@@ -2,6 +2,12 @@
 
 Reads one JSON document (a message, an array or a batch envelope) or JSON Lines from stdin and
 prints one JSON object per message. Nothing is sent anywhere.
+
+Each plan says which account it uses and why (`account.from`: `trait`, `user_id` or
+`remembered`). Like deliver, the preview remembers the account a message names for its user and
+uses it for a later message that names none (the lines in order, each taken as delivered; a
+delete forgets); `--remembered-account USER=ACCOUNT` starts it with what deliver's memory holds,
+`--no-remember-accounts` shows the hosted rule (REMEMBER_ACCOUNTS=false).
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from pydantic import ValidationError
 
 from common.documents import documents
 
-from . import map_message
 from .dialects import BodyError, messages_from_body
 from .options import (
     InvalidDataStrategy,
@@ -24,6 +29,7 @@ from .options import (
     TrackUpsertStrategy,
     parse_track_upsert_strategy,
 )
+from .preview import plan_remembering
 from .segments import InvalidSegmentsStrategy
 from .transformers import DEFAULT_TIMEOUT_MS, Transformer
 
@@ -77,13 +83,36 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ignore-identify", action="store_true")
     parser.add_argument("--honor-delete", action="store_true")
     parser.add_argument("--now", help="ISO 8601 time used for the timestamp window")
+    parser.add_argument(
+        "--remembered-account",
+        action="append",
+        default=[],
+        metavar="USER=ACCOUNT",
+        help="an account deliver's memory holds for a user (repeatable)",
+    )
+    parser.add_argument(
+        "--no-remember-accounts",
+        action="store_true",
+        help="the hosted rule: no account trait, the user id (REMEMBER_ACCOUNTS=false)",
+    )
     return parser
+
+
+def _remembered(pairs: list[str]) -> dict[str, str]:
+    memory: dict[str, str] = {}
+    for pair in pairs:
+        user, equals, account = pair.partition("=")
+        if not equals or not user or not account:
+            raise ValueError(f"--remembered-account wants USER=ACCOUNT, not {pair!r}")
+        memory[user] = account
+    return memory
 
 
 def run(stdin: TextIO, stdout: TextIO, stderr: TextIO, argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         options = _options(args)
+        memory = None if args.no_remember_accounts else _remembered(args.remembered_account)
         now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     except (ValueError, ValidationError) as error:
         stderr.write(f"error: bad option: {error}\n".replace("\n", " ").rstrip() + "\n")
@@ -102,7 +131,7 @@ def run(stdin: TextIO, stdout: TextIO, stderr: TextIO, argv: list[str]) -> int:
             stderr.write(f"line {line}: {problem}\n")
             continue
         for message in messages:
-            plan = map_message(message, options, now=now)
+            plan = plan_remembering(message, options, now, memory)
             stdout.write(json.dumps({"line": line, **plan.to_json()}, ensure_ascii=False) + "\n")
     return 1 if failures else 0
 

@@ -11,8 +11,9 @@ from saasquatch.calls import Call, Purpose, UserUpsert, compact, user_path
 
 from . import sanitize
 from .notes import Notes
+from .plan import Account
 from .rules import Derived, Field, Table
-from .segment import SegmentMessage, account_id
+from .segment import SegmentMessage
 
 MAX_CUSTOM_FIELDS = 100
 HEADER_MAX = 512
@@ -51,10 +52,13 @@ STANDARD_TRAITS = Table(
     }
 )
 
-# Traits that never become custom fields: consumed above, identity, or not meaningful there.
-IGNORED_TRAITS = STANDARD_TRAITS.keys | frozenset(
-    sanitize.trait_key(name) for name in ("accountId", "id", "address", "birthday", "createdAt")
+# Traits that never become custom fields because they are used elsewhere: the standard fields
+# above and the identity (`id`, the account).
+CONSUMED_TRAITS = STANDARD_TRAITS.keys | frozenset(
+    sanitize.trait_key(name) for name in ("accountId", "id")
 )
+# Segment's reserved traits that SaaSquatch has no field for: left out, and noted as such.
+UNSENT_TRAITS = frozenset(sanitize.trait_key(name) for name in ("address", "birthday", "createdAt"))
 
 # Fields SaaSquatch computes itself; writing them is refused or clobbers its data. Matched like
 # reserved traits, so `total_purchase_count` is kept out too.
@@ -92,7 +96,11 @@ def custom_fields(traits: dict[str, Any], notes: Notes) -> dict[str, Any]:
     dropped: list[str] = []
     overflow: list[str] = []
     for raw_name, raw_value in traits.items():
-        if sanitize.trait_key(raw_name) in IGNORED_TRAITS:
+        key = sanitize.trait_key(raw_name)
+        if key in CONSUMED_TRAITS:
+            continue
+        if key in UNSENT_TRAITS:
+            dropped.append(raw_name)
             continue
         name = sanitize.field_name(raw_name)
         if name is None or sanitize.trait_key(name) in SYSTEM_FIELDS:
@@ -142,13 +150,14 @@ def end_user_headers(message: SegmentMessage) -> dict[str, str]:
 def upsert_call(
     message: SegmentMessage,
     user: str,
+    account: Account,
     traits: dict[str, Any],
     notes: Notes | None = None,
     transformed: dict[str, Any] | None = None,
 ) -> Call:
-    """The upsert for `user`; custom fields only when `notes` is given (identify, not track).
-    `transformed` (fields a transformer gave, already checked) wins over the standard ones."""
-    account = account_id(traits, user)
+    """The upsert for `user` in `account`; custom fields only when `notes` is given (identify,
+    not track). `transformed` (fields a transformer gave, already checked) wins over the
+    standard ones."""
     fields = standard_fields(traits)
     user_locale = sanitize.locale(message.context.locale)
     if user_locale is not None:
@@ -159,11 +168,11 @@ def upsert_call(
             fields["customFields"] = extra
     if transformed:
         fields.update(transformed)
-    body = cast(UserUpsert, {"id": user, "accountId": account, **fields})
+    body = cast(UserUpsert, {"id": user, "accountId": account.id, **fields})
     return Call(
         Purpose.UPSERT_USER,
         "PUT",
-        user_path(account, user),
+        user_path(account.id, user),
         body=compact(dict(body)),
         headers=end_user_headers(message),
     )

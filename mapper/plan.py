@@ -8,10 +8,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from common.outcomes import Outcome, Reason
 from saasquatch.calls import Call
+
+
+class AccountFrom(StrEnum):
+    """Where the account a message is delivered to came from."""
+
+    TRAIT = "trait"  # the message names it (the `account_id` trait)
+    USER_ID = "user_id"  # it names none: the hosted rule, a solo account named after the user
+    REMEMBERED = "remembered"  # it names none: the account an earlier message named for the user
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The SaaSquatch account of a message's user, and why that one."""
+
+    id: str
+    source: AccountFrom
+    user: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +40,8 @@ class Plan:
     `upsert_on_missing_user` is set, that upsert runs and the events call is sent once more),
     `ignored` or `dead_lettered` (no calls; `reason` says why). `notes` name what was left out
     (field names only, never values). `event_time` is when a track event happened (its
-    `dateTriggered`), when the message says.
+    `dateTriggered`), when the message says. `account` is the account the calls go to and why
+    (None when there are no calls).
     """
 
     outcome: Outcome
@@ -36,6 +55,7 @@ class Plan:
     upsert_on_missing_user: Call | None = None
     notes: tuple[str, ...] = ()
     note_counts: tuple[str, ...] = ()  # `notes` without the names, for the log line
+    account: Account | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"outcome": str(self.outcome)}
@@ -43,6 +63,8 @@ class Plan:
             value = getattr(self, name)
             if value is not None:
                 out[name] = str(value)
+        if self.account is not None:
+            out["account"] = {"id": self.account.id, "from": str(self.account.source)}
         if self.calls:
             out["calls"] = [call.to_json() for call in self.calls]
         if self.upsert_on_missing_user is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .plan import Account, AccountFrom
 from .sanitize import id_text, trait_key
 
 IGNORED_TYPES = frozenset({"page", "screen", "group", "alias"})
@@ -79,6 +80,13 @@ def find_trait(traits: dict[str, Any], name: str) -> Any:
     return None
 
 
-def account_id(traits: dict[str, Any], user_id: str) -> str:
-    """Shared accounts come from the `account_id` trait; otherwise each user is a solo account."""
-    return id_text(find_trait(traits, "accountId")) or user_id
+def account_for(traits: dict[str, Any], user_id: str, remembered: str | None = None) -> Account:
+    """Shared accounts come from the `account_id` trait. Without one the hosted product makes
+    each user a solo account (the user id); we first take `remembered`, the account an earlier
+    message named for this user (deliver's memory, docs/mapping.md), when there is one."""
+    named = id_text(find_trait(traits, "accountId"))
+    if named is not None:
+        return Account(named, AccountFrom.TRAIT, user_id)
+    if remembered:
+        return Account(remembered, AccountFrom.REMEMBERED, user_id)
+    return Account(user_id, AccountFrom.USER_ID, user_id)

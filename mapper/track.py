@@ -16,7 +16,7 @@ from .identify import upsert_call
 from .notes import Notes
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
 from .plan import Plan, Undeliverable
-from .segment import SegmentMessage, account_id
+from .segment import SegmentMessage, account_for
 from .transforming import track_upsert_strategy, upsert_fields
 
 # Segment E-commerce v2 events that SaaSquatch treats as reserved events.
@@ -141,7 +141,12 @@ def event_fields(
 
 
 def map_track(
-    message: SegmentMessage, raw: dict[str, Any], user: str, options: MappingOptions, now: datetime
+    message: SegmentMessage,
+    raw: dict[str, Any],
+    user: str,
+    options: MappingOptions,
+    now: datetime,
+    remembered: str | None = None,
 ) -> Plan:
     name = message.event
     if not isinstance(name, str) or not name.strip():
@@ -151,7 +156,7 @@ def map_track(
         raise Undeliverable(Reason.INVALID_EVENT_KEY, "the event name has no letters or digits")
     notes = Notes()
     traits = message.context.traits
-    account = account_id(traits, user)
+    account = account_for(traits, user, remembered)
     key_for_retries = idempotency_key(message.message_id, raw)
     happened = event_time(message, now)
     event = cast(
@@ -166,17 +171,17 @@ def map_track(
     )
     body: UserEventsBody = {
         "userId": user,
-        "accountId": account,
+        "accountId": account.id,
         "idempotencyKey": key_for_retries,
         "events": [event],
     }
-    send = Call(Purpose.TRACK_EVENT, "POST", user_path(account, user) + "/events", dict(body))
+    send = Call(Purpose.TRACK_EVENT, "POST", user_path(account.id, user) + "/events", dict(body))
     strategy = track_upsert_strategy(raw, options)
     calls: tuple[Call, ...] = (send,)
     fallback: Call | None = None
     if strategy is not TrackUpsertStrategy.NEVER:
         transformed = upsert_fields(raw, options, notes)
-        upsert = upsert_call(message, user, traits, transformed=transformed)
+        upsert = upsert_call(message, user, account, traits, transformed=transformed)
         if strategy is TrackUpsertStrategy.ALWAYS:
             calls = (upsert, send)
         else:
@@ -191,4 +196,5 @@ def map_track(
         upsert_on_missing_user=fallback,
         notes=notes.lines(),
         note_counts=notes.summary(),
+        account=account,
     )

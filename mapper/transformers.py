@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
+from pathlib import Path
 from typing import Any
 
 import jsonata
@@ -36,12 +38,14 @@ class TransformerSyntaxError(ValueError):
 
 class TransformerFailed(Exception):
     """An evaluation that raised or ran past its bound; `code` is JSONata's (`D1012`: timeout),
-    or the name of the Python exception the library let out (`ValueError`, `library=True`)."""
+    or, for a Python exception the library let out that has no JSONata code we know, its class
+    and the library function (`ValueError in parse_integer`, `library=True`)."""
 
-    def __init__(self, code: str, library: bool = False) -> None:
+    def __init__(self, code: str, library: bool = False, function: str = "") -> None:
         super().__init__(code)
         self.code = code
         self.library = library
+        self.function = function  # the JSONata function that failed, when known
 
 
 class _Bound:
@@ -138,10 +142,35 @@ class Transformer:
         except RecursionError:
             raise TransformerFailed("D1011") from None  # Python's stack before JSONata's bound
         except Exception as error:  # the library's own bugs end the message, not the service
-            raise TransformerFailed(type(error).__name__, library=True) from None
+            raise library_failure(error) from None
 
     def __repr__(self) -> str:
         return f"Transformer({self.setting}={self.text!r})"
+
+
+# jsonata-python functions that raise a Python exception where JSONata raises its own error:
+# the library function -> (JSONata's name for it, JSONata's code for that failure).
+LIBRARY_FAILURES = {
+    "number": ("$number", "D3030"),  # "Unable to cast value to a number"
+    "datetime_to_millis": ("$toMillis", "D3110"),  # a timestamp that is not ISO 8601
+}
+
+
+def library_failure(error: Exception) -> TransformerFailed:
+    """A Python exception out of jsonata-python as the failure JSONata itself reports: its code
+    when the function is one we know, else the function and the exception's class."""
+    frames = traceback.extract_tb(error.__traceback__)
+    inside = [
+        frame.name
+        for frame in frames
+        if Path(frame.filename).parent.name == "jsonata" and not frame.name.startswith("_")
+    ]
+    function = inside[-1] if inside else ""
+    if function in LIBRARY_FAILURES:
+        name, code = LIBRARY_FAILURES[function]
+        return TransformerFailed(code, function=name)
+    where = f" in {function}" if function else ""
+    return TransformerFailed(f"{type(error).__name__}{where}", library=True)
 
 
 def _first_line(error: BaseException) -> str:

@@ -33,6 +33,8 @@ def evaluated(transformer: Transformer, message: dict[str, Any]) -> Any:
             why = f"failed (jsonata-python raised {error.code})"
         elif error.code == "D1012":
             why = f"timed out after {transformer.timeout_ms} ms (JSONata D1012)"
+        elif error.function:
+            why = f"failed in {error.function} (JSONata {error.code})"
         else:
             why = f"failed (JSONata {error.code})"
         raise Undeliverable(Reason.TRANSFORMER_FAILED, f"{transformer.setting} {why}") from None

@@ -1,22 +1,33 @@
-"""deliver: a pushed Segment message -> map -> the ledger -> SaaSquatch (the push core in
-`pushes.consumer` verifies, decodes, dead-letters and answers)."""
+"""deliver: a pushed Segment message -> map (with the accounts remembered) -> the ledger ->
+SaaSquatch -> remember the account (the push core in `pushes.consumer` verifies, decodes,
+dead-letters and answers)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common import logs
+from common.outcomes import Outcome, Reason
 from common.request_log import Handler
-from mapper import Plan, map_message
+from mapper import Plan
 from publisher import ORIGIN_ATTRIBUTE, Topic
 from pushes.consumer import Consumed, consumer
 from pushes.dead_letters import dead_letter_topic
 from pushes.envelope import PushEnvelope
+from pushes.result import Result
 from saasquatch.client import SaaSquatchClient
 from saasquatch.dry_run import DryRunClient
 
+from .accounts import (
+    AccountMemory,
+    AccountMemoryUnavailable,
+    FirestoreAccounts,
+    map_remembering,
+    settle_memory,
+)
 from .deliver_settings import DeliverSettings
 from .execute import SAASQUATCH, Send
 from .ledger import FirestoreLedger, Ledger, execute_once
@@ -27,11 +38,12 @@ def create_handler(
     *,
     send: Send | None = None,
     ledger: Ledger | None = None,
+    accounts: AccountMemory | None = None,
     dead_letters: Topic | None = None,
 ) -> Handler:
     """The `deliver` request handler for these settings. Its ports (SaaSquatch's `send`, the
-    ledger, the dead-letter topic) are built from the settings unless given; nothing is called
-    until a request comes."""
+    ledger, the memory of accounts, the dead-letter topic) are built from the settings unless
+    given; nothing is called until a request comes."""
     logger = logs.setup(settings.LOG_LEVEL)
     send = send or saasquatch_sender(settings, logger)
     if not settings.uses_ledger:  # switched off, or a dry run: nothing recorded or skipped
@@ -43,19 +55,43 @@ def create_handler(
             settings.LEDGER_COLLECTION,
             settings.LEDGER_TIMEOUT_SECONDS,
         )
+    if not settings.remembers_accounts:  # the hosted rule: no account, the user id
+        accounts = None
+    elif accounts is None:
+        accounts = FirestoreAccounts(
+            settings.GOOGLE_CLOUD_PROJECT,
+            settings.LEDGER_DATABASE,
+            settings.ACCOUNTS_COLLECTION,
+            settings.LEDGER_TIMEOUT_SECONDS,
+        )
     options = settings.mapping_options
     check_after = timedelta(hours=settings.LEDGER_CHECK_AFTER_HOURS)
     tenant = settings.SAASQUATCH_TENANT_ALIAS
 
     def handle(message: dict[str, Any], envelope: PushEnvelope) -> Consumed:
         now = datetime.now(UTC)
-        plan = map_message(message, options, now=now)
+        try:
+            plan = map_remembering(message, options, now, accounts, tenant)
+        except AccountMemoryUnavailable as error:
+            return Consumed(_memory_failed(str(error)), {"dry_run": settings.dry_run})
         origin = envelope.message.attributes.get(ORIGIN_ATTRIBUTE, "")
         checked = execute_once(plan, send, ledger, tenant, origin, now, check_after)
         fields = plan_fields(plan, settings.dry_run)
         if checked.looked_up:
             fields["ledger_looked_up"] = True
-        return Consumed(checked.result, fields)
+        result = checked.result
+        if result.outcome is Outcome.DELIVERED:
+            try:
+                settle_memory(plan, message, accounts, tenant, now)
+            except AccountMemoryUnavailable as error:
+                # SaaSquatch has it; the redelivery is answered as a repeat and remembered then.
+                result = replace(
+                    result,
+                    outcome=Outcome.RETRY,
+                    reason=Reason.ACCOUNT_MEMORY_UNAVAILABLE,
+                    detail=f"delivered, but the account not remembered: {error}",
+                )
+        return Consumed(result, fields)
 
     return consumer(
         "deliver",
@@ -79,8 +115,13 @@ def plan_fields(plan: Plan, dry_run: bool) -> dict[str, Any]:
         "idempotency_key": plan.idempotency_key,
         "dry_run": dry_run,
         "notes": list(plan.note_counts) if plan.note_counts else None,
+        "account_from": str(plan.account.source) if plan.account is not None else None,
     }
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def _memory_failed(detail: str) -> Result:
+    return Result(Outcome.RETRY, Reason.ACCOUNT_MEMORY_UNAVAILABLE, detail)
 
 
 def saasquatch_sender(settings: DeliverSettings, logger: logging.Logger) -> Send:

@@ -1,5 +1,5 @@
-"""deliver's settings: SaaSquatch, the dead-letter topic, the ledger, the mapping switches (and
-the push check every consumer shares, `pushes.settings.PushSettings`)."""
+"""deliver's settings: SaaSquatch, the dead-letter topic, the ledger, the memory of accounts, the
+mapping switches (and the push check every consumer shares, `pushes.settings.PushSettings`)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ class DeliverSettings(PushSettings, TenantSettings):
     LEDGER_CHECK_AFTER_HOURS: float = Field(20.0, gt=0, le=24)
     LEDGER_TIMEOUT_SECONDS: float = Field(5.0, gt=0, le=30)
     FIRESTORE_EMULATOR_HOST: str = ""
+    # Unset (or empty): on wherever the ledger is, since it lives in the ledger's database.
+    REMEMBER_ACCOUNTS: bool | None = None
+    ACCOUNTS_COLLECTION: str = "segment_saasquatch_accounts"
 
     # A strategy name, or a JSONata expression giving one per event (compiled in mapping_options).
     TRACK_UPSERT_STRATEGY: str = "missing_user"
@@ -53,6 +56,11 @@ class DeliverSettings(PushSettings, TenantSettings):
         if not isinstance(value, dict):
             raise ValueError("must be a JSON object of event name -> event key")
         return value
+
+    @field_validator("REMEMBER_ACCOUNTS", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("SAASQUATCH_BASE_URL")
     @classmethod
@@ -84,6 +92,16 @@ class DeliverSettings(PushSettings, TenantSettings):
     def uses_ledger(self) -> bool:
         """A dry run sends nothing, so it must not record (or skip) anything either."""
         return self.DELIVERY_LEDGER and not self.dry_run
+
+    @property
+    def remembers_accounts(self) -> bool:
+        """The memory of accounts (subscription/accounts.py) is on unless switched off; left
+        unset it follows DELIVERY_LEDGER, whose Firestore database it shares (a deployment
+        without Firestore switches the ledger off). Unlike the ledger it works in a dry run: it
+        records what the messages say, not what SaaSquatch did."""
+        if self.REMEMBER_ACCOUNTS is not None:
+            return self.REMEMBER_ACCOUNTS
+        return self.DELIVERY_LEDGER
 
     @cached_property
     def mapping_options(self) -> MappingOptions:

@@ -8,9 +8,9 @@ are no service's setting (subscriptions, Cloud Run services), come from `tools.r
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
-import threading
 from collections.abc import Mapping
 
 
@@ -26,19 +26,22 @@ def stop_on_interrupt() -> None:
     once from `make` passing it on, and the second must not break the cleanup in half (what
     is still left then is the watchdog's to stop).
     """
-    _stopping.clear()
+    global _signals
+    _signals = itertools.count()
     signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
 
 
-_stopping = threading.Event()
+# Signals seen since `stop_on_interrupt`. Counted by `next`, one step in C: a handler can be
+# interrupted by the next signal's handler between any two Python steps, so it must take no
+# lock (a `threading.Event` did, and two signals at once deadlocked the stop for good).
+_signals = itertools.count()
 
 
 def _interrupted(_signum: int, _frame: object) -> None:
-    if _stopping.is_set():
+    if next(_signals):
         return
-    _stopping.set()
     raise KeyboardInterrupt
 
 

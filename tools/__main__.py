@@ -14,7 +14,7 @@ commands:
   run            the whole pipeline locally on the Pub/Sub emulator (what `make run` starts)
   provision      create or update the topics and subscriptions
   backfill       publish Segment messages from JSON Lines / JSON array files (.gz too)
-  dead-letters   list or replay dead-lettered messages
+  dead-letters   list, replay, export or discard dead-lettered messages
   webhooks       register, list or remove SaaSquatch's webhook subscription; send a signed one
 
 `python -m tools COMMAND --help` describes each."""

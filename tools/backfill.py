@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shlex
 import sys
 import time
 from collections import deque
@@ -204,16 +205,19 @@ def _failure(sent: Sent) -> str:
 def _dry_run(items: Iterable[Item], summary: Summary, on_item: Callable[[], None]) -> None:
     """The mapped SaaSquatch calls of every message, one JSON line each, mapped with the
     options in the environment (the same variables deliver reads)."""
-    from mapper import map_message
+    from mapper.preview import plan_remembering
     from subscription.deliver_settings import DeliverSettings
 
-    options = DeliverSettings.from_env().mapping_options
+    settings = DeliverSettings.from_env()
+    options = settings.mapping_options
+    # Like deliver, the account a message names is used for the user's later messages.
+    memory: dict[str, str] | None = {} if settings.remembers_accounts else None
     now = datetime.now(UTC)
     for item in items:
         if item.error is not None:
             summary.invalid.append((item.number, item.error))
         for message in item.messages:
-            plan = map_message(message, options, now=now).to_json()
+            plan = plan_remembering(message, options, now, memory).to_json()
             sys.stdout.write(json.dumps({"line": item.number, **plan}, ensure_ascii=False) + "\n")
             summary.published += 1
         summary.confirmed_through = item.number
@@ -253,9 +257,48 @@ class Submitting(Protocol):
     def resume(self, keys: Iterable[str]) -> None: ...
 
 
+def resume_command(argv: Sequence[str], resume_from: int, files: Sequence[Path]) -> str:
+    """The command that continues an interrupted backfill at `resume_from` of `files[0]`: this
+    interpreter (the project's `.venv/bin/python` from the project folder, so the packages are
+    there) and every option given, however it was spelled (`--rate=100`, `--rat 100`)."""
+    given = parser()
+    for action in given._actions:  # parsed again with no defaults: only what was given is set
+        action.default = argparse.SUPPRESS
+    chosen, _ = given.parse_known_args(list(argv))
+    words = [_interpreter(), "-m", "tools", "backfill"]
+    for action in given._actions:
+        if not action.option_strings or action.dest in ("help", "resume_from"):
+            continue
+        if not hasattr(chosen, action.dest):
+            continue
+        value = getattr(chosen, action.dest)
+        flag = action.option_strings[0]
+        if isinstance(action, argparse.BooleanOptionalAction):
+            words.append(flag if value else f"--no-{flag[2:]}")
+        elif action.nargs == 0:  # store_true
+            words.append(flag)
+        elif isinstance(value, float) and value.is_integer():
+            words += [flag, str(int(value))]  # --rate 100, as typed
+        else:
+            words += [flag, str(value)]
+    words += ["--resume-from", str(resume_from), *(str(path) for path in files)]
+    return shlex.join(words)
+
+
+def _interpreter() -> str:
+    """This Python, relative to the current folder when it lies inside it."""
+    here = Path.cwd()
+    python = Path(sys.executable)
+    try:
+        return str(Path(".") / python.relative_to(here)) if python.is_absolute() else str(python)
+    except ValueError:
+        return str(python)
+
+
 def main(argv: Sequence[str] | None = None, *, topic: Submitting | None = None) -> int:
     """The command; `topic` replaces the Pub/Sub publisher (the tests' in-memory topic), and
     with it the check that Pub/Sub can be reached."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
@@ -285,11 +328,10 @@ def main(argv: Sequence[str] | None = None, *, topic: Submitting | None = None) 
             _one_file(path, resume_from, summary, args, publisher, ledger)
         except KeyboardInterrupt:
             _report(path, summary)
-            rest = " ".join(str(later) for later in args.files[index + 1 :])
+            again = resume_command(argv, summary.confirmed_through + 1, args.files[index:])
             print(
                 f"interrupted: everything up to line {summary.confirmed_through} of {path} is "
-                f"done. Continue with:\n  python -m tools backfill --resume-from "
-                f"{summary.confirmed_through + 1} {path} {rest}".rstrip(),
+                f"done. Continue with:\n  {again}",
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED

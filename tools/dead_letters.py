@@ -1,14 +1,21 @@
-"""Look at dead-lettered messages, and send them back through the pipeline once the cause is fixed.
+"""Look at dead-lettered messages; send them back through the pipeline once the cause is fixed;
+export the ones whose data is at fault, so they can be corrected and sent with `backfill`; discard.
 
     python -m tools dead-letters list
     python -m tools dead-letters replay --reason saasquatch_unauthorized --limit 500
+    python -m tools dead-letters export --reason missing_event_name fix.jsonl
+    python -m tools backfill fix.jsonl          # after correcting it
+    python -m tools dead-letters discard --exported fix.jsonl
 
-`list` pulls without acknowledging (and hands every message straight back), so it changes nothing.
-`replay` republishes each message to the raw-events topic with its original data, attributes and
-ordering key, and acknowledges it on the dead-letter subscription only after Pub/Sub confirmed the
-republish: an interrupted replay leaves every message either republished or still dead-lettered
-(a message republished but not yet acknowledged comes back and may be replayed twice, which
-deliver's idempotency key makes harmless).
+`list` and `export` pull without acknowledging (and hand every message straight back), so they
+change nothing. `replay` republishes each message to the raw-events topic with its original data,
+attributes and ordering key, and acknowledges it on the dead-letter subscription only after Pub/Sub
+confirmed the republish: an interrupted replay leaves every message either republished or still
+dead-lettered (a message republished but not yet acknowledged comes back and may be replayed twice,
+which deliver's idempotency key makes harmless). A reason whose remedy is the data's own
+(`common.remedies`) is never replayed: it would only be dead-lettered again. `discard`
+acknowledges what it is asked to (a reason, or exactly the dead letters an export wrote), after a
+count and a confirmation.
 """
 
 from __future__ import annotations
@@ -17,17 +24,20 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core import exceptions
 from google.api_core.retry import Retry
 
-from common import logs
+from common import logs, strict_json
 from common.outcomes import Outcome, Reason, reasons_for
+from common.remedies import Remedy, remedy_of
 from publisher import ORIGIN_ATTRIBUTE, Origin, OutgoingMessage, Publisher
 from pushes.dead_letters import ADDED_ATTRIBUTES
 from subscription.raw_events import ordering_key
@@ -45,6 +55,10 @@ EMPTY_PULLS = 2
 BATCH = 100
 SAMPLE_CHARS = 300
 REPUBLISH_SECONDS = 30.0
+# Beside an export's FILE: one line per line of FILE, with why and when it was dead-lettered.
+SIDECAR_SUFFIX = ".reasons.jsonl"
+# Set by saasquatch_webhook on every webhook it publishes, kept on forward's dead letters.
+WEBHOOK_ATTRIBUTE = "webhookType"
 
 
 def reason_of(attributes: Mapping[str, str]) -> str:
@@ -90,10 +104,15 @@ class DeadLetters:
 
     def pull(self, limit: int | None = None) -> Generator[Any, None, None]:
         """Each dead letter once, until `limit` or nothing new arrives. A message seen before
-        (it came back after its ack deadline) is held, not yielded again."""
+        (it came back after its ack deadline) is held, not yielded again, and a pull of only
+        such messages is not "nothing": the ones never pulled may be queued behind them. The
+        pulls end once every message seen has come back and more, with nothing new."""
         seen: set[str] = set()
-        empty = 0
+        empty = 0  # pulls in a row that brought nothing
+        repeated = 0  # messages handed out again since the last new one
         while (limit is None or len(seen) < limit) and empty < EMPTY_PULLS:
+            if repeated > len(seen):
+                return
             wanted = BATCH if limit is None else min(BATCH, limit - len(seen))
             try:
                 response = self._subscriber.pull(
@@ -107,7 +126,12 @@ class DeadLetters:
                 received = []
             new = [r for r in received if r.message.message_id not in seen]
             self._held.extend(r.ack_id for r in received if r.message.message_id in seen)
-            empty = 0 if new else empty + 1
+            if new:
+                empty = repeated = 0
+            elif received:
+                repeated += len(received)
+            else:
+                empty += 1
             for index, message in enumerate(new):
                 seen.add(message.message.message_id)
                 try:
@@ -157,6 +181,26 @@ def _sample(message: Any, attributes: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+# What to do about a reason, by its remedy: what `list` prints under each group, and what a
+# refused replay says instead.
+ADVICE: dict[Remedy, str] = {
+    Remedy.REPLAY: "fix the cause, then `dead-letters replay --reason {reason}`",
+    Remedy.CORRECT: (
+        "the data's own fault: `dead-letters export --reason {reason} FILE`, correct FILE, "
+        "`backfill FILE`, then `dead-letters discard --exported FILE`"
+    ),
+    Remedy.DISCARD: "nothing here to correct: `dead-letters discard --reason {reason}`",
+    Remedy.EITHER: (
+        "the detail says which: a setting (fix it, then `dead-letters replay --reason {reason}`) "
+        "or the data (`dead-letters export --reason {reason} FILE`, correct, backfill, discard)"
+    ),
+}
+
+
+def advice(reason: str) -> str:
+    return ADVICE[remedy_of(reason)].format(reason=reason)
+
+
 @dataclass
 class ReplaySummary:
     """What one replay did; every dead letter it looked at is in exactly one count."""
@@ -164,6 +208,7 @@ class ReplaySummary:
     replayed: int = 0
     in_ledger: int = 0  # acknowledged without a republish: SaaSquatch has them already
     other_reason: int = 0  # left: dead-lettered for another reason than --reason
+    data_fault: Counter[str] = field(default_factory=Counter)  # left: a replay cannot fix them
     newer: int = 0  # left: dead-lettered after the replay began (for the next run)
     failed: int = 0  # left: the republish failed
     limit: int | None = None  # the replay stopped at this --limit
@@ -176,9 +221,20 @@ class ReplaySummary:
                 f"acknowledged {plural(self.in_ledger, 'message')} without replaying: the "
                 "delivery ledger has them (SaaSquatch accepted them before)"
             )
+        if self.data_fault:
+            counts = ", ".join(f"{reason} {n}" for reason, n in self.data_fault.most_common())
+            out.append(
+                f"left {plural(self.data_fault.total(), 'message')} dead-lettered for their own "
+                f"data ({counts}): a replay would dead-letter them again; correct and send them "
+                "with `dead-letters export --reason REASON FILE` and `backfill FILE`"
+            )
         left = [
             (self.other_reason, "dead-lettered for another reason"),
-            (self.newer, "dead-lettered after this replay began: replay again to send them"),
+            (
+                self.newer,
+                "dead-lettered after this replay began (any replayed here that failed again "
+                "among them): `dead-letters list` says why; replay them once that is fixed",
+            ),
             (self.failed, f"not republished ({self.failure})"),
         ]
         out += [f"left {plural(count, 'message')} {why}" for count, why in left if count]
@@ -197,7 +253,8 @@ def replay(
 ) -> ReplaySummary:
     """Republish each chosen dead letter, then acknowledge it. Only what was dead-lettered
     before the replay began is replayed: a message that fails again comes back as a new dead
-    letter, and replaying those too would never end (or hammer SaaSquatch with a wrong key)."""
+    letter, and replaying those too would never end (or hammer SaaSquatch with a wrong key).
+    A dead letter of a reason no setting can fix (its data's own) is never replayed."""
     began = datetime.now(UTC)
     summary = ReplaySummary()
     pacer = Pacer(rate)
@@ -213,9 +270,14 @@ def replay(
                 dead_letters.hold(received.ack_id)
                 summary.limit = limit
                 break
-            if reason is not None and reason_of(attributes) != reason:
+            why = reason_of(attributes)
+            if reason is not None and why != reason:
                 dead_letters.hold(received.ack_id)
                 summary.other_reason += 1
+                continue
+            if not remedy_of(why).replayable:
+                dead_letters.hold(received.ack_id)
+                summary.data_fault[why] += 1
                 continue
             data = bytes(received.message.data)
             if ledger is not None and _in_ledger(ledger, data):
@@ -249,6 +311,256 @@ def _in_ledger(ledger: LedgerCheck, data: bytes) -> bool:
     return isinstance(message, dict) and ledger.recorded([message])[0]
 
 
+# --- export: the data as backfill reads it, why beside it ----------------------------------------
+
+
+def sidecar_of(path: Path) -> Path:
+    """Where an export to `path` writes why each line was dead-lettered."""
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def export_line(data: bytes) -> bytes | None:
+    """The message as one line of JSON Lines (as published when it is one line already), or
+    None when the data is not a JSON object: no line backfill reads could hold it."""
+    try:
+        message = strict_json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict):
+        return None
+    if data[:1] == b"{" and b"\n" not in data and b"\r" not in data:
+        return data
+    return json.dumps(message).encode()
+
+
+@dataclass
+class ExportSummary:
+    """What one export wrote; every dead letter it looked at is in exactly one count."""
+
+    path: Path
+    exported: int = 0
+    not_json: int = 0  # left out: the data is not a JSON object
+    webhooks: int = 0  # left out: forward's dead letters are webhooks, not Segment messages
+    other_reason: int = 0
+    newer: int = 0  # dead-lettered after the export began
+
+    def lines(self) -> list[str]:
+        if self.exported:
+            out = [
+                f"exported {plural(self.exported, 'message')} to {self.path} (why and when each "
+                f"was dead-lettered: {sidecar_of(self.path)})"
+            ]
+        else:
+            out = ["exported 0 messages: no file written"]
+        left = [
+            (
+                self.not_json,
+                "whose data is not a JSON object: no line for backfill can hold it "
+                "(`dead-letters list` shows a sample)",
+            ),
+            (
+                self.webhooks,
+                "that are webhooks (forward's dead letters, not Segment messages: backfill would "
+                "send them the wrong way); replay them onto the webhook topic or discard them",
+            ),
+            (self.other_reason, "dead-lettered for another reason"),
+            (self.newer, "dead-lettered after this export began"),
+        ]
+        out += [f"left out {plural(count, 'message')} {why}" for count, why in left if count]
+        out.append("nothing was taken: every dead letter is still dead-lettered")
+        if self.exported:
+            out.append(
+                f"next: correct {self.path}, send it with `backfill {self.path}`, then remove "
+                f"the originals with `dead-letters discard --exported {self.path}`"
+            )
+        return out
+
+
+def export(dead_letters: DeadLetters, reason: str, path: Path) -> ExportSummary:
+    """Write the data of every dead letter of `reason` to `path`, one message per line, and
+    beside it (`sidecar_of(path)`, line for line) its reason, detail, ids and time. Nothing is
+    acknowledged. Only what was dead-lettered before the export began is written, so it ends;
+    files are written whole or not at all."""
+    began = datetime.now(UTC)
+    summary = ExportSummary(path)
+    sidecar = sidecar_of(path)
+    partial = (path.with_name(path.name + ".partial"), sidecar.with_name(sidecar.name + ".partial"))
+    messages = dead_letters.pull()
+    try:
+        with partial[0].open("wb") as lines, partial[1].open("w", encoding="utf-8") as beside:
+            for received in messages:
+                dead_letters.hold(received.ack_id)
+                message = received.message
+                attributes = dict(message.attributes)
+                line = None
+                if message.publish_time >= began:
+                    summary.newer += 1
+                elif reason_of(attributes) != reason:
+                    summary.other_reason += 1
+                elif WEBHOOK_ATTRIBUTE in attributes:
+                    summary.webhooks += 1
+                elif (line := export_line(bytes(message.data))) is None:
+                    summary.not_json += 1
+                if line is None:
+                    continue
+                summary.exported += 1
+                lines.write(line + b"\n")
+                row = _why(summary.exported, message, attributes, line)
+                beside.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if summary.exported:
+            partial[0].replace(path)
+            partial[1].replace(sidecar)
+    finally:
+        messages.close()
+        dead_letters.release_held()
+        for left in partial:
+            left.unlink(missing_ok=True)
+    return summary
+
+
+def _why(number: int, message: Any, attributes: Mapping[str, str], line: bytes) -> dict[str, Any]:
+    """One line of the sidecar: which line of FILE, why it was dead-lettered, and the ids that
+    find it again (`deadLetterId` is what `discard --exported` removes)."""
+    segment_id = json.loads(line).get("messageId")
+    when = attributes.get("deadLetteredAt") or message.publish_time.isoformat()
+    return {
+        "line": number,
+        "reason": reason_of(attributes),
+        "detail": attributes.get("detail", ""),
+        "messageId": segment_id if isinstance(segment_id, str) else attributes.get("messageId"),
+        "deadLetterId": message.message_id,
+        "deadLetteredAt": when,
+    }
+
+
+def exported_ids(path: Path) -> frozenset[str]:
+    """The dead letters an export wrote to `path` (FILE or its sidecar). ValueError, in one
+    line, when there is no sidecar to read."""
+    sidecar = path if path.name.endswith(SIDECAR_SUFFIX) else sidecar_of(path)
+    try:
+        text = sidecar.read_text(encoding="utf-8")
+        return frozenset(
+            str(json.loads(line)["deadLetterId"]) for line in text.splitlines() if line.strip()
+        )
+    except FileNotFoundError:
+        raise ValueError(f"{sidecar} not found: --exported takes the FILE export wrote") from None
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{sidecar} is not what export writes (a deadLetterId per line)") from None
+
+
+# --- discard: acknowledge what is asked, and nothing else ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The dead letters a discard removes: dead-lettered before `before`, of `reason` (any when
+    None) and, with `exported`, only those an export wrote."""
+
+    before: datetime
+    reason: str | None = None
+    exported: frozenset[str] | None = None
+
+    def why_left(self, message: Any, attributes: Mapping[str, str]) -> str:
+        """Why a dead letter stays ("other_reason", ...), or "" when it is chosen."""
+        if message.publish_time >= self.before:
+            return "newer"
+        if self.reason is not None and reason_of(attributes) != self.reason:
+            return "other_reason"
+        if self.exported is not None and message.message_id not in self.exported:
+            return "not_exported"
+        return ""
+
+
+LEFT_BY_DISCARD = {
+    "other_reason": "dead-lettered for another reason",
+    "not_exported": "that export did not write",
+    "newer": "dead-lettered after this discard began",
+}
+
+
+@dataclass
+class DiscardSummary:
+    discarded: int = 0  # acknowledged (when counting: would be)
+    left: Counter[str] = field(default_factory=Counter)
+    missing: int = 0  # exported, and no longer dead-lettered
+
+    def lines(self) -> list[str]:
+        out = [f"discarded {plural(self.discarded, 'message')}"]
+        out += [
+            f"left {plural(self.left[why], 'message')} {text}"
+            for why, text in LEFT_BY_DISCARD.items()
+            if self.left[why]
+        ]
+        if self.missing:
+            out.append(
+                f"{plural(self.missing, 'exported message')} no longer dead-lettered (replayed, "
+                "discarded or past the subscription's retention)"
+            )
+        return out
+
+
+def discard(dead_letters: DeadLetters, chosen: Chosen, act: bool = True) -> DiscardSummary:
+    """Acknowledge every chosen dead letter (with `act` false, only count them) and hand every
+    other one straight back."""
+    summary = DiscardSummary()
+    found: set[str] = set()
+    messages = dead_letters.pull()
+    try:
+        for received in messages:
+            why = chosen.why_left(received.message, dict(received.message.attributes))
+            if why or not act:
+                dead_letters.hold(received.ack_id)
+            if why:
+                summary.left[why] += 1
+                continue
+            if act:
+                dead_letters.ack(received.ack_id)
+            found.add(received.message.message_id)
+            summary.discarded += 1
+    finally:
+        messages.close()
+        dead_letters.release_held()
+    if chosen.exported is not None:
+        summary.missing = len(chosen.exported - found)
+    return summary
+
+
+def terminal_prompt() -> Callable[[str], str] | None:
+    """How to ask whoever is at the terminal; None without one (a script, a pipe, CI)."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(question: str) -> str:
+        try:
+            return input(question)
+        except EOFError:
+            return ""
+
+    return ask
+
+
+def _discard(
+    dead_letters: DeadLetters,
+    chosen: Chosen,
+    what: str,
+    ask: Callable[[str], str] | None,
+) -> int:
+    if ask is not None:
+        counted = discard(dead_letters, chosen, act=False)
+        if not counted.discarded:
+            print("\n".join(counted.lines()))
+            return 0
+        question = f"discard {plural(counted.discarded, 'dead letter')} ({what})? [y/N] "
+        if ask(question).strip().lower() not in {"y", "yes"}:
+            print("nothing discarded")
+            return 1
+    print("\n".join(discard(dead_letters, chosen).lines()))
+    return 0
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
 def _add_shared(parser: argparse.ArgumentParser, after_command: bool) -> None:
     """The options of every subcommand, accepted before it and after it (after it they only
     count when given, so they never undo what came before)."""
@@ -264,9 +576,21 @@ def _add_shared(parser: argparse.ArgumentParser, after_command: bool) -> None:
     )
 
 
+def _add_reason(parser: argparse.ArgumentParser, only: str, required: bool = False) -> None:
+    parser.add_argument(
+        "--reason",
+        default=None,
+        required=required,
+        choices=[str(reason) for reason in reasons_for(Outcome.DEAD_LETTERED)],
+        metavar="REASON",
+        help=f"only messages dead-lettered for this reason{only}, one of: %(choices)s",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tools dead-letters", description="List or replay dead-lettered messages."
+        prog="python -m tools dead-letters",
+        description="List, replay, export or discard dead-lettered messages.",
     )
     _add_shared(parser, after_command=False)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -276,35 +600,88 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print JSON")
     again = commands.add_parser("replay", help="republish to the raw-events topic")
     _add_shared(again, after_command=True)
-    again.add_argument(
-        "--reason",
-        default=None,
-        choices=[str(reason) for reason in reasons_for(Outcome.DEAD_LETTERED)],
-        metavar="REASON",
-        help="only messages dead-lettered for this reason, one of: %(choices)s",
-    )
+    _add_reason(again, " (not one of the data's own fault: export those)")
     again.add_argument("--limit", type=int, default=None, help="replay this many at most")
     add_raw_events_arguments(again, "ordering keys as ingest sets them (default: PUBSUB_ORDERING)")
     again.add_argument("--rate", type=float, default=0.0, help="messages per second (0: no limit)")
     add_ledger_arguments(again)
+    out = commands.add_parser(
+        "export", help="their data as JSON Lines for backfill, why beside it (changes nothing)"
+    )
+    _add_shared(out, after_command=True)
+    _add_reason(out, "", required=True)
+    out.add_argument(
+        "file", type=Path, metavar="FILE", help=f"a new file; FILE{SIDECAR_SUFFIX} goes beside it"
+    )
+    gone = commands.add_parser("discard", help="remove them (asks first; --yes does not)")
+    _add_shared(gone, after_command=True)
+    _add_reason(gone, "")
+    gone.add_argument(
+        "--exported",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="only the dead letters export wrote to FILE (none that came later)",
+    )
+    gone.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _refusal(args: argparse.Namespace, ask: Callable[[str], str] | None) -> str:
+    """Why the command cannot run as given, in one line ("" when it can): checked before
+    Pub/Sub is touched."""
+    if args.command == "replay" and args.reason and not remedy_of(args.reason).replayable:
+        return f"a replay of {args.reason} would only dead-letter it again; {advice(args.reason)}"
+    if args.command == "export":
+        for path in (args.file, sidecar_of(args.file)):
+            if path.exists():
+                return f"{path} exists: export writes new files (give another FILE)"
+    if args.command == "discard":
+        if args.reason is None and args.exported is None:
+            return "discard needs --reason REASON, --exported FILE, or both"
+        if ask is None and not args.yes:
+            return "discard asks before it removes anything, and there is no terminal: add --yes"
+    return ""
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    subscriber: Any = None,
+    prompt: Callable[[], Callable[[str], str] | None] = terminal_prompt,
+) -> int:
+    """`subscriber` and `prompt` stand in for Pub/Sub and the terminal in tests."""
     args = parser().parse_args(argv)
     if not args.project:
         print("dead-letters: --project (or GOOGLE_CLOUD_PROJECT) is required", file=sys.stderr)
         return 2
-    problem = preflight()
+    ask = prompt() if args.command == "discard" and not args.yes else None
+    refusal = _refusal(args, ask)
+    exported: frozenset[str] | None = None
+    if not refusal and args.command == "discard" and args.exported is not None:
+        try:
+            exported = exported_ids(args.exported)
+        except ValueError as error:
+            refusal = str(error)
+    if refusal:
+        print(f"dead-letters: {refusal}", file=sys.stderr)
+        return 2
+    problem = "" if subscriber is not None else preflight()
     if problem:
         print(f"dead-letters: {problem}", file=sys.stderr)
         return 1
-    dead_letters = DeadLetters(args.project, args.subscription)
+    dead_letters = DeadLetters(args.project, args.subscription, subscriber)
     try:
         if args.command == "list":
             groups = list_dead_letters(dead_letters, args.limit)
             _print_groups(groups, args.json)
             return 0
+        if args.command == "export":
+            print("\n".join(export(dead_letters, args.reason, args.file).lines()))
+            return 0
+        if args.command == "discard":
+            chosen = Chosen(datetime.now(UTC), args.reason, exported)
+            return _discard(dead_letters, chosen, _chosen_text(args), ask)
         ledger, note = ledger_check(args)
         if note:
             print(note, file=sys.stderr)
@@ -318,6 +695,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0
+
+
+def _chosen_text(args: argparse.Namespace) -> str:
+    parts = [f"reason {args.reason}"] if args.reason else []
+    if args.exported is not None:
+        parts.append(f"exported to {args.exported}")
+    return ", ".join(parts)
 
 
 def _print_groups(groups: Mapping[str, Mapping[str, Any]], as_json: bool) -> None:
@@ -334,6 +718,7 @@ def _print_groups(groups: Mapping[str, Mapping[str, Any]], as_json: bool) -> Non
         if detail:
             print(f"         detail: {detail}")
         print(f"         sample: {sample['data']}")
+        print(f"         to do:  {advice(reason)}")
 
 
 if __name__ == "__main__":

@@ -44,9 +44,10 @@ class Emulator:
     component = "pubsub-emulator"
     environment = "PUBSUB_EMULATOR_HOST"  # the variable its clients find it by
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, options: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
+        self.options = options  # more of `gcloud beta emulators ... start`'s flags
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,7 +60,15 @@ class Emulator:
         if gcloud is None:
             raise RuntimeError(INSTALL_SDK)
         self._process = subprocess.Popen(
-            [gcloud, "beta", "emulators", self.command, "start", f"--host-port={self.host}"],
+            [
+                gcloud,
+                "beta",
+                "emulators",
+                self.command,
+                "start",
+                f"--host-port={self.host}",
+                *self.options,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the Java server dies with it

@@ -57,6 +57,50 @@ def port_owner(port: int) -> tuple[int, str] | None:
     return None
 
 
+# Every process `make run` starts carries this in its environment: the pid of that make run. A
+# process whose make run is gone is a leftover, and so is everything else it started.
+RUN_TAG = "SEGMENT_SAASQUATCH_RUN"
+
+
+def command_line(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def is_make_run(pid: object) -> bool:
+    """`pid` is a live `make run` (python -m tools.run_local) of this user's."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    command = command_line(pid)
+    return "-m tools.run_local" in command or "-m tools run" in command
+
+
+def run_of(pid: int) -> int | None:
+    """The make run that started `pid` (from its environment), when it was one."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    for entry in environ.split(b"\0"):
+        name, _, value = entry.partition(b"=")
+        if name == RUN_TAG.encode() and value.isdigit():
+            return int(value)
+    return None
+
+
+def groups_of_run(run: int) -> list[int]:
+    """The process groups of every process still running that make run `run` started."""
+    groups = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != run and run_of(int(proc.name)) == run:
+            with suppress(ProcessLookupError):
+                groups.add(os.getpgid(int(proc.name)))
+    return sorted(groups)
+
+
 class Watchdog:
     """`python -m tools.watchdog`: stops the process groups it is told about if this process
     dies without saying `done` (see that module)."""

@@ -14,9 +14,16 @@ to Segment itself (`SEGMENT_API_BASE_URL`).
 Everything it starts stops with it: on Ctrl-C, SIGTERM or SIGHUP (the terminal closed) it stops
 them itself, and if it is killed outright a watchdog (`tools.watchdog`) stops them.
 
+What the emulators hold survives a stop and a start (`tools.local_state`, in `.local/` or
+LOCAL_STATE_DIR): saved once the services stopped and before the emulators do, restored after
+provisioning. One make run at a time keeps a state folder; a second one says where the first
+runs, or, with `PORTS=auto`, starts beside it on free ports and keeps nothing.
+`python -m tools.run_local --clean` (make clean-local) forgets the state.
+
 Ports: `INGEST_PORT` (8080), `DELIVER_PORT` (8081), `WEBHOOK_PORT` (8082), `FORWARD_PORT`
-(8083), `EMULATOR_PORT` (8085), `FIRESTORE_PORT` (8086). Every other setting is passed to the
-services as it is in the environment (docs/configuration.md).
+(8083), `EMULATOR_PORT` (8085), `FIRESTORE_PORT` (8086); `PORTS=auto`: free ones for those not
+set. Every other setting is passed to the services as it is in the environment
+(docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -25,24 +32,52 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import google.cloud.pubsub_v1 as pubsub_v1
 
 from common.settings import ConfigError
 from stream.forward_settings import ForwardSettings
 from stream.receive_settings import WebhookSettings
 from subscription.deliver_settings import DeliverSettings
 from subscription.ingest_settings import IngestSettings
-from tools import stop_on_interrupt
+from tools import cause, plural, stop_on_interrupt
 from tools.emulator import Emulator, FirestoreEmulator, missing_prerequisite
+from tools.local_state import (
+    KEY,
+    Claim,
+    Queue,
+    Saved,
+    UnreadableState,
+    clean,
+    drain,
+    export_firestore,
+    live_run,
+    load,
+    record_run,
+    restore,
+    save,
+    state_folder,
+)
 from tools.local_stream import LOCAL_KID, LOCAL_WRITE_KEY, LocalJwks, LocalSegment
-from tools.processes import FunctionServer, Watchdog, port_in_use, port_owner
+from tools.processes import (
+    RUN_TAG,
+    FunctionServer,
+    Watchdog,
+    free_port,
+    groups_of_run,
+    is_make_run,
+    port_in_use,
+    port_owner,
+    run_of,
+)
 from tools.provision import ProvisionError, PubSubLayout, provision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,14 +99,21 @@ class Ports:
     firestore: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Ports:
+    def from_env(cls, env: Mapping[str, str], auto: bool = False) -> Ports:
+        """Each port from its variable, else its default, or with `auto` a free one."""
+
+        def port(name: str, default: int) -> int:
+            if env.get(name):
+                return int(env[name])
+            return free_port() if auto else default
+
         return cls(
-            int(env.get("INGEST_PORT", 8080)),
-            int(env.get("DELIVER_PORT", 8081)),
-            int(env.get("WEBHOOK_PORT", 8082)),
-            int(env.get("FORWARD_PORT", 8083)),
-            int(env.get("EMULATOR_PORT", 8085)),
-            int(env.get("FIRESTORE_PORT", 8086)),
+            port("INGEST_PORT", 8080),
+            port("DELIVER_PORT", 8081),
+            port("WEBHOOK_PORT", 8082),
+            port("FORWARD_PORT", 8083),
+            port("EMULATOR_PORT", 8085),
+            port("FIRESTORE_PORT", 8086),
         )
 
     def named(self) -> dict[str, int]:
@@ -92,6 +134,10 @@ class Ports:
             "saasquatch_webhook": self.webhook,
             "forward": self.forward,
         }[target]
+
+    def urls(self) -> dict[str, str]:
+        targets = ("ingest", "deliver", "saasquatch_webhook", "forward")
+        return {target: f"http://127.0.0.1:{self.of(target)}/" for target in targets}
 
 
 @dataclass(frozen=True)
@@ -133,21 +179,76 @@ def _names_a_tenant(env: Mapping[str, str]) -> bool:
 OURS = ("functions_framework", "emulators pubsub", "emulators firestore", "-emulator")
 
 
-def port_taken(port: int, setting: str) -> str:
-    """Why `port` cannot be used, naming a leftover of an earlier run as such."""
-    owner = port_owner(port)
-    if owner is not None and any(mark in owner[1] for mark in OURS):
+def ports_taken(busy: Mapping[str, int]) -> str:
+    """Why the ports in `busy` (by variable) cannot be used, in one line: a live make run is
+    named as one; a leftover (what a make run started, that make run gone) with one command
+    that stops every process group of it, not only the one on the first port."""
+    leftover: tuple[int, str, int, str] | None = None
+    groups: dict[int, None] = {}  # ordered
+    for name, port in busy.items():
+        owner = port_owner(port)
+        if owner is None:
+            continue
         pid, command = owner
-        try:
-            group = os.getpgid(pid)
-        except ProcessLookupError:
-            group = pid
+        run = run_of(pid)
+        if run is not None and is_make_run(run):
+            return (
+                f"port {port} is used by a running make run (pid {run}): stop it (Ctrl-C in its "
+                f"terminal, or `kill {run}`), set {name}, or start beside it with "
+                "`make run PORTS=auto`"
+            )
+        if run is not None:
+            found = groups_of_run(run)
+        elif any(mark in command for mark in OURS):  # started by an older make run, untagged
+            found = [_group(pid)]
+        else:
+            continue
+        leftover = leftover or (port, name, pid, command)
+        groups.update(dict.fromkeys(found))
+    if leftover is not None:
+        port, name, pid, command = leftover
         shown = " ".join(command.split())[:80]
+        stop = "kill -- " + " ".join(f"-{group}" for group in groups)
         return (
-            f"port {port} is held by a leftover of an earlier make run (pid {pid}: "
-            f"{shown}): stop it with `kill -- -{group}`, or set {setting}"
+            f"port {port} is held by a leftover of an earlier make run (pid {pid}: {shown}): "
+            f"stop all of it with `{stop}`, or set {name}"
         )
-    return f"port {port} is in use: stop what holds it or set {setting}"
+    name, port = next(iter(busy.items()))
+    return (
+        f"port {port} is in use: stop what holds it, set {name}, or use free ports with "
+        "`make run PORTS=auto`"
+    )
+
+
+def _group(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return pid
+
+
+def already_running(owner: Mapping[str, Any] | None, folder: Path) -> str:
+    """The line a second make run says when the first one keeps `folder`."""
+    if owner is None:
+        return f"another make run is starting with {folder}: wait for it, or `make run PORTS=auto`"
+    urls = owner.get("urls", {})
+    shown = ", ".join(f"{target} {url}" for target, url in urls.items())
+    pid = owner.get("pid")
+    return (
+        f"already running (pid {pid}): {shown}; stop it with Ctrl-C in its terminal (or "
+        f"`kill {pid}`), or start another beside it with `make run PORTS=auto`"
+    )
+
+
+@dataclass(frozen=True)
+class LocalState:
+    """Where this run keeps what survives it: `saved` is what the last clean stop left, restored
+    after provisioning. `keeps` is False when another make run owns the folder (PORTS=auto)."""
+
+    folder: Path
+    keeps: bool
+    saved: Saved | None = None
+    owner: Mapping[str, Any] | None = None  # the make run keeping it, when not this one
 
 
 class Service(FunctionServer):
@@ -205,9 +306,12 @@ def _fail(message: str) -> int:
     return 1
 
 
-def run() -> int:
+def run(argv: Sequence[str] = ()) -> int:
     """Check what can be checked before starting anything, then `serve` until it ends: what it
     started stops in the reverse order, then one line says so."""
+    folder = state_folder(os.environ)
+    if list(argv) == ["--clean"]:
+        return clean_local(folder)
     problem = missing_prerequisite()
     if problem:
         return _fail(problem)
@@ -215,16 +319,49 @@ def run() -> int:
         settings = Settings.from_env(os.environ)
     except ConfigError as error:
         return _fail(str(error))
-    ports = Ports.from_env(os.environ)
-    for name, port in ports.named().items():
-        if port_in_use(port):
-            return _fail(port_taken(port, name))
+    auto = os.environ.get("PORTS", "").strip()
+    if auto not in ("", "auto"):
+        return _fail(f"PORTS={auto}: the one value it takes is `auto` (free ports)")
+    claim = Claim(folder)
+    if not claim.take():
+        owner = live_run(folder)
+        if not auto:
+            return _fail(already_running(owner, folder))
+        state = LocalState(folder, keeps=False, owner=owner)
+    else:
+        try:
+            state = LocalState(folder, keeps=True, saved=load(folder))
+        except UnreadableState as error:
+            claim.release()
+            return _fail(f"{error}: move it away, or `make clean-local` to start from nothing")
+    try:
+        return run_with(settings, Ports.from_env(os.environ, auto=bool(auto)), state)
+    finally:
+        claim.release()
+
+
+def clean_local(folder: Path) -> int:
+    problem = clean(folder)
+    if problem:
+        print(f"make clean-local: {problem}", file=sys.stderr, flush=True)
+        return 1
+    print(f"removed {folder}: the next make run starts from nothing", flush=True)
+    return 0
+
+
+def run_with(settings: Settings, ports: Ports, state: LocalState) -> int:
+    busy = {name: port for name, port in ports.named().items() if port_in_use(port)}
+    if busy:
+        return _fail(ports_taken(busy))
+    if state.keeps:
+        record_run(state.folder, run_record(ports, state.folder))
+    os.environ[RUN_TAG] = str(os.getpid())  # every process started from here carries it
 
     stop_on_interrupt()
     with ExitStack() as stack:  # each step puts the stop of what it starts on the stack
         stack.callback(print, STOPPED, flush=True)
         try:
-            return serve(stack, settings, ports)
+            return serve(stack, settings, ports, state)
         except KeyboardInterrupt:
             print("\nstopping ...", flush=True)
             return 0
@@ -232,24 +369,127 @@ def run() -> int:
             return _fail(str(error))
 
 
-def serve(stack: ExitStack, settings: Settings, ports: Ports) -> int:
+def run_record(ports: Ports, folder: Path) -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ports": ports.named(),
+        "urls": ports.urls(),
+        "state": str(folder),
+    }
+
+
+def serve(stack: ExitStack, settings: Settings, ports: Ports, state: LocalState) -> int:
     """Start everything, print the banner, and run until a service stops (1) or Ctrl-C."""
     watchdog = start_watchdog(stack)
-    pubsub, firestore = Emulator(ports.emulator), FirestoreEmulator(ports.firestore)
+    saved = state.saved
+    imported = (f"--import-data={saved.firestore}",) if saved and saved.firestore else ()
+    pubsub = Emulator(ports.emulator)
+    firestore = FirestoreEmulator(ports.firestore, options=imported)
     start_emulator(stack, watchdog, pubsub)
     start_emulator(stack, watchdog, firestore)
     env = service_env(settings, pubsub, firestore)
     layouts = provision_topics(settings, ports, env, pubsub)
-    # The local signing key lives as long as the run: its folder goes with the stop.
-    key_folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="segment-saasquatch-"))
-    jwks = stack.enter_context(LocalJwks(Path(key_folder)))
+    if state.keeps:
+        keep_state(stack, state, queues_of(layouts), firestore, env["GOOGLE_CLOUD_PROJECT"])
+    jwks = stack.enter_context(LocalJwks(state.folder / KEY))
     segment = None if settings.own_write_key else stack.enter_context(LocalSegment(say_segment))
     services = start_services(stack, watchdog, ports, service_envs(env, jwks, segment))
     for service in services.values():
         if not service.wait_ready():
             return _fail(f"{service.target} did not start (its output is above)")
-    print_banner(settings, services, layouts, env, jwks)
+    print_banner(settings, services, layouts, env, jwks, state)
     return wait_for_a_stop(services)
+
+
+def queues_of(layouts: Mapping[str, PubSubLayout]) -> list[Queue]:
+    """Where messages wait in each direction: its dead letters, and what its push subscription
+    has not delivered yet."""
+    queues = []
+    for service, layout in layouts.items():
+        queues += [
+            Queue(
+                f"{service} dead letters",
+                layout.subscription_path(layout.dead_letter_subscription_name),
+                layout.topic_path(layout.dead_letter_topic),
+            ),
+            Queue(
+                f"{service} waiting",
+                layout.subscription_path(layout.push_subscription_name),
+                layout.topic_path(layout.topic),
+                push=True,
+            ),
+        ]
+    return queues
+
+
+def keep_state(
+    stack: ExitStack,
+    state: LocalState,
+    queues: Sequence[Queue],
+    firestore: FirestoreEmulator,
+    project: str,
+) -> None:
+    """Restore what the last stop saved, then put the save on the stack: it runs once the
+    services stopped, before the emulators do. A restore cut short saves nothing (see
+    tools.local_state)."""
+    if state.saved is not None:
+        restore(pubsub_v1.PublisherClient(), state.saved, queues)
+    say_restored(state, firestore, project)
+    stack.callback(save_state, state.folder, queues, firestore, project)
+
+
+def say_restored(state: LocalState, firestore: FirestoreEmulator, project: str) -> None:
+    saved = state.saved
+    if saved is None:
+        print(f"nothing to restore from {state.folder} (a fresh start)", flush=True)
+        return
+    documents = count_documents(firestore, project)
+    print(
+        f"restored from {state.folder}: "
+        f"{plural(saved.count(' dead letters'), 'dead letter')} "
+        f"(deliver {len(saved.messages.get('deliver dead letters', []))}, "
+        f"forward {len(saved.messages.get('forward dead letters', []))}), "
+        f"{plural(saved.count(' waiting'), 'waiting message')}, "
+        f"{plural(documents, 'Firestore document')} (ledger, accounts)",
+        flush=True,
+    )
+
+
+def count_documents(firestore: FirestoreEmulator, project: str) -> int:
+    """The documents in the emulator's top-level collections."""
+    from google.cloud import firestore as client_library
+
+    os.environ["FIRESTORE_EMULATOR_HOST"] = firestore.host
+    client = client_library.Client(project=project)
+    return sum(
+        int(result[0].value)
+        for collection in client.collections()
+        for result in collection.count().get()
+    )
+
+
+def save_state(folder: Path, queues: Sequence[Queue], firestore: Emulator, project: str) -> None:
+    """Drain every queue, export Firestore, and commit both as the new state; a failure keeps
+    the last one and says so."""
+    print(f"saving to {folder} ...", flush=True)
+    try:
+        subscriber = pubsub_v1.SubscriberClient()
+        messages = {queue.name: drain(subscriber, queue) for queue in queues}
+        save(folder, messages, export_firestore(folder, firestore.host, project))
+    except Exception as error:
+        print(
+            f"make run: not saved ({cause(error)}); {folder} keeps the last stop's state",
+            flush=True,
+        )
+        return
+    dead = sum(len(found) for name, found in messages.items() if name.endswith(" dead letters"))
+    waiting = sum(len(found) for name, found in messages.items() if name.endswith(" waiting"))
+    print(
+        f"saved to {folder}: {plural(dead, 'dead letter')}, "
+        f"{plural(waiting, 'waiting message')} and the Firestore documents",
+        flush=True,
+    )
 
 
 def start_watchdog(stack: ExitStack) -> Watchdog:
@@ -358,6 +598,7 @@ def print_banner(
     layouts: Mapping[str, PubSubLayout],
     env: Mapping[str, str],
     jwks: LocalJwks,
+    state: LocalState,
 ) -> None:
     config = settings.deliver
     if config.dry_run:
@@ -396,10 +637,24 @@ def print_banner(
         ),
         "  .venv/bin/python -m tools dead-letters list",
         "",
+        state_line(state),
         "Ctrl-C stops everything.",
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def state_line(state: LocalState) -> str:
+    if state.keeps:
+        return (
+            f"state: kept in {state.folder} (dead letters, waiting messages, the ledger) for "
+            "the next make run; `make clean-local` starts from nothing"
+        )
+    pid = (state.owner or {}).get("pid", "?")
+    return (
+        f"state: NOT kept (make run pid {pid} keeps {state.folder}): what these emulators hold "
+        "goes with this run's stop"
+    )
 
 
 def _stream_lines(
@@ -425,4 +680,4 @@ def _stream_lines(
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(run(sys.argv[1:]))

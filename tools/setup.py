@@ -4,8 +4,9 @@
 
 What the build needs before its first run and never changes: the APIs, one service account per
 job, Pub/Sub's service agent, the secrets (a random ingest token; the SaaSquatch API key, typed,
-not echoed), the ledger's Firestore database and its TTL policy, the image repository, the
-build's source bucket, and the grants docs/deploy.md lists. Each is looked up first and created
+not echoed), the ledger's Firestore database and the TTL policies (the ledger's and that of the
+accounts deliver remembers), the image repository, the build's source bucket, and the grants
+docs/deploy.md lists. Each is looked up first and created
 or granted only when missing; one line per resource says which (`created`, `already there`,
 `granted`, `already granted`). Secret values go to gcloud on its standard input only: never on a
 command line, never printed.
@@ -131,6 +132,7 @@ class Names:
     source_repository: str = "cloud-run-source-deploy"
     ledger_database: str = "(default)"
     ledger_collection: str = "segment_saasquatch_deliveries"
+    accounts_collection: str = "segment_saasquatch_accounts"
 
 
 # Names -> the cloudbuild.yaml substitution whose default each one is (the tests hold them).
@@ -147,7 +149,11 @@ BUILD_SUBSTITUTIONS = {
     "source_repository": "_SOURCE_REPOSITORY",
 }
 # ... and the deliver settings the ledger's names are (tools.registry's defaults).
-LEDGER_SETTINGS = {"ledger_database": "LEDGER_DATABASE", "ledger_collection": "LEDGER_COLLECTION"}
+LEDGER_SETTINGS = {
+    "ledger_database": "LEDGER_DATABASE",
+    "ledger_collection": "LEDGER_COLLECTION",
+    "accounts_collection": "ACCOUNTS_COLLECTION",
+}
 
 
 @dataclass(frozen=True)
@@ -467,8 +473,9 @@ class Setup:
             )
 
     def _ledger(self) -> None:
-        """The delivery ledger's database (its location is for good) and the TTL policy that
-        deletes entries at their `expireAt`."""
+        """The delivery ledger's database (its location is for good) and the TTL policies that
+        delete entries at their `expireAt`: the ledger's and, beside it, deliver's memory of
+        accounts'."""
         names = self._project.names
         where = ["--database", names.ledger_database]
         located = [f"--location={self._project.region}"]
@@ -487,10 +494,14 @@ class Setup:
             ["firestore", "databases", "create", *where, *located, "--type=firestore-native"],
             check=native,
         )
-        group = ["--collection-group", names.ledger_collection, *where]
+        for collection in (names.ledger_collection, names.accounts_collection):
+            self._ttl(collection, where)
+
+    def _ttl(self, collection: str, where: list[str]) -> None:
+        group = ["--collection-group", collection, *where]
         field_of = ["firestore", "indexes", "fields", "describe", "expireAt", *group]
         state = self._call([*field_of, "--format=value(ttlConfig.state)"])
-        what = f"TTL on {names.ledger_collection}.expireAt"
+        what = f"TTL on {collection}.expireAt"
         if state.returncode == 0 and state.stdout.strip() in ("ACTIVE", "CREATING"):
             self._report(what, "already there", changed=False)
             return

@@ -152,6 +152,23 @@ def test_ignored_traits_never_become_custom_fields() -> None:
     assert body["customFields"] == {"company": '{"name":"Initech","employee_count":250}'}
 
 
+def test_reserved_traits_saasquatch_has_no_field_for_are_noted_as_left_out() -> None:
+    """docs/mapping.md promises every left-out trait is noted; the ones used elsewhere (email,
+    id, account) are not left out, so they are not noted."""
+    traits = {
+        "address": {"city": "Paris"},
+        "birthday": "1990-01-01",
+        "created_at": "2020-01-01T00:00:00Z",
+        "email": "x@y.z",
+        "account_id": "acct-7",
+        "id": "97980cfea0067",
+    }
+    plan = plan_for(spec_identify(traits=traits))
+    [note] = [note for note in plan.notes if note.startswith("traits left out")]
+    assert all(name in note for name in ("address", "birthday", "created_at"))
+    assert not any(name in note for name in ("email", "account_id", "x@y.z", "Paris"))
+
+
 def test_system_fields_are_never_written() -> None:
     traits = {"lastPurchaseDate": 1, "total_purchase_count": 3, "tier": "gold"}
     body = upsert_of(spec_identify(traits=traits))

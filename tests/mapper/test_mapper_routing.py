@@ -132,6 +132,7 @@ def test_plan_to_json_is_plain_data() -> None:
     assert out == {
         "outcome": "delivered",
         "message_type": "identify",
+        "account": {"id": "u-1", "from": "user_id"},
         "calls": [
             {
                 "purpose": "upsert_user",

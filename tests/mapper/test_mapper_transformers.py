@@ -227,11 +227,26 @@ def test_an_expression_that_fails_is_a_dead_letter_with_jsonatas_code(
     assert plan.detail == f"IDENTIFY_SEGMENTS_TRANSFORMER failed (JSONata {code})"
 
 
-def test_a_python_exception_out_of_the_library_is_a_failure_too() -> None:
-    """jsonata-python 0.7.1 lets `$number` of a non-numeric string raise ValueError."""
-    plan = mapped(identify(), identify_segments('$number("not a number")'))
+@pytest.mark.parametrize(
+    ("expression", "said"),
+    [
+        ('$number("not a number")', "failed in $number (JSONata D3030)"),
+        ('$toMillis("not a date")', "failed in $toMillis (JSONata D3110)"),
+        (
+            '$parseInteger("x", "#")',
+            "failed (jsonata-python raised RuntimeError in parse_integer)",
+        ),
+    ],
+)
+def test_a_python_exception_out_of_the_library_is_a_failure_with_jsonatas_code(
+    expression: str, said: str
+) -> None:
+    """jsonata-python 0.7 lets some functions raise Python's own exceptions where JSONata
+    raises a coded error (`$number("twelve")`: ValueError, where JSONata says D3030); the
+    detail gives JSONata's code when the function is known, else the function."""
+    plan = mapped(identify(), identify_segments(expression))
     assert (plan.outcome, plan.reason) == (Outcome.DEAD_LETTERED, Reason.TRANSFORMER_FAILED)
-    assert plan.detail == "IDENTIFY_SEGMENTS_TRANSFORMER failed (jsonata-python raised ValueError)"
+    assert plan.detail == f"IDENTIFY_SEGMENTS_TRANSFORMER {said}"
 
 
 def test_a_failure_detail_carries_no_value_of_the_message() -> None:

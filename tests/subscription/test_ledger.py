@@ -1,7 +1,8 @@
 """The delivery ledger: what it records (ids, never values), which events it looks up before
 sending, that a repeat SaaSquatch has forgotten is not sent again, and that Firestore out of
 reach means a retry, never a guess. Behaviour through an in-memory ledger; the real client on
-the Firestore emulator (and against a closed port)."""
+the Firestore emulator (and against a closed port). The memory of accounts, which follows the
+ledger's switch, is off here: tests/subscription/test_accounts.py has it."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_document_ids_are_firestore_safe_and_per_tenant() -> None:
 def with_ledger(make_deliver: MakeDeliver, ledger_firestore: FirestoreEmulator) -> Any:
     """deliver with its ledger (the Firestore client finds the emulator through the environment,
     which the `firestore` fixture set)."""
-    return make_deliver(DELIVERY_LEDGER="true")
+    return make_deliver(DELIVERY_LEDGER="true", REMEMBER_ACCOUNTS="false")
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def ledger() -> FakeLedger:
 @pytest.fixture
 def with_fake_ledger(make_deliver: MakeDeliver, ledger: FakeLedger) -> Any:
     """deliver with an in-memory ledger."""
-    return make_deliver(DELIVERY_LEDGER="true", ledger=ledger)
+    return make_deliver(DELIVERY_LEDGER="true", REMEMBER_ACCOUNTS="false", ledger=ledger)
 
 
 @pytest.fixture
@@ -152,7 +153,9 @@ def test_without_the_ledger_the_same_repeat_is_sent_twice(
 def test_firestore_out_of_reach_means_a_retry_and_nothing_sent_unchecked(
     make_deliver: MakeDeliver, saasquatch_api: SaaSquatchStandIn, firestore_down: None
 ) -> None:
-    client = make_deliver(DELIVERY_LEDGER="true", LEDGER_TIMEOUT_SECONDS="1")
+    client = make_deliver(
+        DELIVERY_LEDGER="true", REMEMBER_ACCOUNTS="false", LEDGER_TIMEOUT_SECONDS="1"
+    )
     old = client.post("/", json=envelope(old_track("m-ledger-0005")))
     assert (old.status_code, old.json["reason"]) == (503, "ledger_unavailable")
     assert saasquatch_api.requests == []  # looked up first, and the lookup failed
@@ -176,9 +179,11 @@ def test_a_delivery_recorded_late_is_settled_by_the_redelivery(
     live["timestamp"] = datetime.now(UTC).isoformat()
     with monkeypatch.context() as down_for_a_while:
         down_for_a_while.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
-        down = make_deliver(DELIVERY_LEDGER="true", LEDGER_TIMEOUT_SECONDS="1")
+        down = make_deliver(
+            DELIVERY_LEDGER="true", REMEMBER_ACCOUNTS="false", LEDGER_TIMEOUT_SECONDS="1"
+        )
         assert down.post("/", json=envelope(live)).status_code == 503
-    up = make_deliver(DELIVERY_LEDGER="true")
+    up = make_deliver(DELIVERY_LEDGER="true", REMEMBER_ACCOUNTS="false")
     assert up.post("/", json=envelope(live)).json["reason"] == "already_delivered"
     assert [entry["idempotencyKey"] for entry in stored()] == ["m-ledger-0007"]
     assert sum(saasquatch_api.delivered_events.values()) == 1
@@ -187,7 +192,9 @@ def test_a_delivery_recorded_late_is_settled_by_the_redelivery(
 def test_a_dry_run_neither_reads_nor_writes_the_ledger(
     make_deliver: MakeDeliver, ledger: FakeLedger
 ) -> None:
-    dry = make_deliver(DRY_RUN="true", DELIVERY_LEDGER="true", ledger=ledger)
+    dry = make_deliver(
+        DRY_RUN="true", DELIVERY_LEDGER="true", REMEMBER_ACCOUNTS="false", ledger=ledger
+    )
     assert dry.post("/", json=envelope(old_track("m-ledger-0008"))).json["outcome"] == "delivered"
     assert (ledger.lookups, ledger.entries) == (0, {})
 

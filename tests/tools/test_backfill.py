@@ -122,6 +122,26 @@ def test_dry_run_prints_the_saasquatch_calls_and_publishes_nothing(
     assert raw_events.pull() == []
 
 
+@pytest.mark.parametrize("remember", ["", "false"], ids=["remembered", "hosted-rule"])
+def test_dry_run_uses_the_account_an_earlier_line_named_as_deliver_would(
+    raw_events: FakeTopic,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    remember: str,
+) -> None:
+    monkeypatch.setenv("REMEMBER_ACCOUNTS", remember)
+    identify = {"type": "identify", "userId": "u-42", "traits": {"account_id": "acct-7"}}
+    refund = {"type": "track", "userId": "u-42", "event": "Order Refunded", "messageId": "r-1"}
+    export = tmp_path / "two.jsonl"
+    export.write_text(json.dumps(identify) + "\n" + json.dumps(refund) + "\n")
+    assert fake_run(raw_events, str(export), "--dry-run") == 0
+    refunded = json.loads(capsys.readouterr().out.splitlines()[1])
+    account = "u-42" if remember == "false" else "acct-7"
+    assert refunded["calls"][0]["path"] == f"/open/account/{account}/user/u-42/events"
+    assert refunded["account"]["from"] == ("user_id" if remember == "false" else "remembered")
+
+
 def test_missing_files_and_project_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,15 +201,21 @@ def test_ctrl_c_stops_after_the_in_flight_publishes_and_says_where_to_resume(
     os.killpg(process.pid, stop)
     assert process.wait(timeout=60) == 130, progress.rest()
     err = progress.rest()
-    match = re.search(r"--resume-from (\d+) ", err)
+    match = re.search(r"Continue with:\n  (.*--resume-from (\d+) .*)\n", err)
     assert match, err
-    resume = int(match.group(1))
+    printed, resume = match.group(1), int(match.group(2))
     assert 200 < resume < 3000, "stopped half-way, after what the progress bar counted"
     before = {f"bf-{n:07d}" for n in range(1, resume)}
     first = ids_of(topic.pull_until(lambda got: before <= set(ids_of(got)), timeout=60))
     assert before <= set(first), "no gap before the resume point"
 
-    assert run(str(export), "--topic", topic.name, "--resume-from", str(resume)) == 0
+    # The printed line, pasted into a shell in the project folder, with no venv activated:
+    # the project's own interpreter and every option given (the rate too).
+    assert printed.startswith(".venv/bin/python -m tools backfill ") and "--rate 400" in printed
+    shell = {name: value for name, value in env.items() if name != "VIRTUAL_ENV"}
+    shell["PATH"] = "/usr/bin:/bin"  # no python of the venv's on PATH
+    resumed_run = processes.run(["bash", "-c", printed], env=shell, timeout=120)
+    assert resumed_run.returncode == 0, resumed_run.stderr
     resumed = {f"bf-{n:07d}" for n in range(resume, 3001)}
     rest = ids_of(topic.pull_until(lambda got: resumed <= set(ids_of(got)), timeout=60))
     assert resumed <= set(rest), "the resume publishes everything from its line on"

@@ -392,6 +392,8 @@ def test_both_services_are_deployed_from_source_with_their_targets(
     assert deliver_env["DELIVERY_LEDGER"] == "true"
     assert deliver_env["LEDGER_COLLECTION"] == "segment_saasquatch_deliveries"
     assert deliver_env["LEDGER_DATABASE"] == "(default)"
+    assert deliver_env["REMEMBER_ACCOUNTS"] == "", "unset: as DELIVERY_LEDGER"
+    assert deliver_env["ACCOUNTS_COLLECTION"] == "segment_saasquatch_accounts"
     assert deliver_env["EVENT_KEY_MAP"] == "{}"
 
 
@@ -982,6 +984,9 @@ def deployment_names(build: dict[str, Any]) -> dict[str, set[str]]:
         "ledger collection": {
             env["LEDGER_COLLECTION"] for env in envs if "LEDGER_COLLECTION" in env
         },
+        "accounts collection": {
+            env["ACCOUNTS_COLLECTION"] for env in envs if "ACCOUNTS_COLLECTION" in env
+        },
         "topic": {env[name] for env in envs for name in env if name.endswith("TOPIC")},
         "granted on": {binding[2] for binding in bindings(build)},
         **monitoring_names(build),
@@ -1294,10 +1299,16 @@ def test_the_staging_setup_makes_what_the_staging_build_names() -> None:
     ).replace("\\\n", " ")
     words = shlex.split(command)
     args = setup._parser().parse_args(words[words.index("setup") + 1 :])
-    assert (args.ingest_token_secret, args.api_key_secret, args.ledger_collection) == (
+    assert (
+        args.ingest_token_secret,
+        args.api_key_secret,
+        args.ledger_collection,
+        args.accounts_collection,
+    ) == (
         names["_INGEST_TOKEN_SECRET"],
         names["_SAASQUATCH_API_KEY_SECRET"],
         names["_LEDGER_COLLECTION"],
+        names["_ACCOUNTS_COLLECTION"],
     )
     # Every name of the staging set differs from the build's default for it.
     defaults = BUILD["substitutions"]

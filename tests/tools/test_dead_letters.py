@@ -1,5 +1,7 @@
 """Listing and replaying dead letters on the real Pub/Sub emulator, including a replay killed
-half-way, and a replay that flows through deliver to the SaaSquatch stand-in."""
+half-way, a replay that flows through deliver to the SaaSquatch stand-in, and a dead letter of
+bad data exported, corrected, backfilled through deliver and discarded. Their behaviour in
+detail, on an in-memory subscription: test_dead_letter_remedies.py."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from google.cloud import pubsub_v1
 from common.outcomes import Reason
 from publisher import Publisher
 from pushes.dead_letters import dead_letter_message
+from tools import backfill
 from tools.dead_letters import DeadLetters, list_dead_letters, main, replay
 from tools.emulator import Emulator
 
-from ..factories import PROJECT, track
+from ..factories import PROJECT, USER, track
 from ..support.pipeline import RAW_TOPIC, Pipeline
 from ..support.processes import Processes
 from ..support.pubsub import UNREACHABLE_PUBSUB, Topic, without_google
@@ -266,3 +269,43 @@ def test_when_pubsub_cannot_be_reached_one_line_says_why_at_once(
         assert result.returncode == 1
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("dead-letters: ") and says in line
+
+
+def test_bad_data_is_exported_corrected_backfilled_and_only_the_exported_discarded(
+    emulator: Emulator,
+    deliver_server: Served,
+    saasquatch_api: SaaSquatchStandIn,
+    tmp_path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pipeline = Pipeline(emulator, deliver_server.url)
+    saasquatch_api.add_user(USER, USER)
+    subscription = f"{pipeline.dead_letters.name}-pull"
+    on = ["--project", PROJECT, "--subscription", subscription]
+    letters = DeadLetters(PROJECT, subscription)
+    bad = track("m-fixed-1", event="")
+    pipeline.publish(bad, type="track", messageId="m-fixed-1")
+    dead_letter(pipeline.dead_letters, 1, Reason.SAASQUATCH_REJECTED, 400)
+    assert dead_lettered(letters, "missing_event_name", 1)
+
+    path = tmp_path / "fix.jsonl"
+    assert main([*on, "export", "--reason", "missing_event_name", str(path)]) == 0
+    assert capsys.readouterr().out.startswith(f"exported 1 message to {path}")
+    [exported] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert exported == bad  # the data as published
+    path.write_text(json.dumps({**exported, "event": "Signed Up"}) + "\n")  # corrected
+
+    pipeline.publish(track("m-fixed-2", event=""), type="track", messageId="m-fixed-2")  # later
+    assert dead_lettered(letters, "missing_event_name", 2)
+    argv = ["--project", PROJECT, "--topic", RAW_TOPIC, "--no-ledger", str(path)]
+    assert backfill.main(argv) == 0
+    assert saasquatch_api.wait_for(lambda: saasquatch_api.delivered_events["m-fixed-1"] == 1)
+
+    assert main([*on, "discard", "--exported", str(path), "--yes"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "discarded 1 message"
+    groups = list_dead_letters(letters, None)
+    assert {reason: group["count"] for reason, group in groups.items()} == {
+        "missing_event_name": 1,
+        "saasquatch_rejected": 1,
+    }
+    assert '"messageId": "m-fixed-2"' in groups["missing_event_name"]["sample"]["data"]

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,112 +15,16 @@ import pytest
 
 from tools.processes import free_port, port_in_use, port_owner
 
-from ..support.processes import Processes
+from ..support.processes import PORTS, Processes, Running, all_freed, deliver_json, local_env
 
 pytestmark = pytest.mark.e2e
 
 
-class Running:
-    """`python -m tools.run_local` in its own process group, its output read line by line."""
-
-    def __init__(self, processes: Processes, env: dict[str, str]) -> None:
-        self.process = processes.start(
-            [sys.executable, "-m", "tools.run_local"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, condition, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if condition(line):
-                return line
-        raise AssertionError("not seen; output so far:\n" + "\n".join(self.seen))
-
-    def interrupt(self, sent: signal.Signals = signal.SIGINT) -> int:
-        """Ctrl-C (or another signal), as the terminal sends it, to the whole foreground group;
-        then the rest of the output is in `seen`."""
-        os.killpg(self.process.pid, sent)
-        return self.ended()
-
-    def kill(self) -> int:
-        """SIGKILL to `make run`'s own process only: nothing of it gets to clean up."""
-        os.kill(self.process.pid, signal.SIGKILL)
-        return self.ended()
-
-    def ended(self) -> int:
-        code = self.process.wait(timeout=60)
-        self._reader.join(timeout=10)
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        return code
-
-
-def deliver_json(line: str) -> dict:
-    prefix, _, rest = line.partition("| ")
-    return json.loads(rest) if prefix.strip() == "deliver" and rest.startswith("{") else {}
-
-
-PORTS = (
-    "INGEST_PORT",
-    "DELIVER_PORT",
-    "WEBHOOK_PORT",
-    "FORWARD_PORT",
-    "EMULATOR_PORT",
-    "FIRESTORE_PORT",
-)
-
-
-def local_env(ports: dict[str, int]) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(
-            (
-                "PUBSUB_",
-                "FIRESTORE_",
-                "SAASQUATCH_",
-                "INGEST_",
-                "DRY_RUN",
-                "GOOGLE_CLOUD",
-                "SEGMENT_",
-                "WEBHOOK_",
-                "FORWARD_",
-            )
-        )
-    }
-    return {**env, **{name: str(port) for name, port in ports.items()}}
-
-
-def all_freed(ports: dict[str, int], timeout: float = 30.0) -> list[int]:
-    """The ports still held once everything had `timeout` to end (nothing else holds them)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(port_in_use(port) for port in ports.values()):
-        time.sleep(0.2)
-    return [port for port in ports.values() if port_in_use(port)]
-
-
 def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
-    processes: Processes,
+    processes: Processes, tmp_path: Path
 ) -> None:
     ports = {name: free_port() for name in PORTS}
-    running = Running(processes, local_env(ports))
+    running = Running(processes, local_env(ports, tmp_path / "state"))
     try:
         running.wait_for(lambda line: line == "ready.")
         # Locally ingest has a well-known token and deliver no auth: loopback only.
@@ -158,13 +59,14 @@ def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
         posted = processes.run(["bash", "-c", send.strip()], timeout=30)
         # Published, not dropped: `send` made it now, as one of the local tenant's.
         assert posted.stdout == '200 {"accepted": 1}\n', posted.stdout + posted.stderr
+        # One line per message, the values included (it is local).
         shown = running.wait_for(lambda line: line.startswith("segment | "))
-        assert json.loads(shown.partition("| ")[2]) == {
-            "type": "track",
-            "event": "Reward Created",
-            "userId": "user-1234",
-            "messageId": "saasquatch-sample-webhook-0001",
-        }
+        head, _, rest = shown.partition("| ")[2].partition(" {")
+        assert head == 'track "Reward Created" userId=user-1234'
+        message = json.loads("{" + rest)
+        assert message["messageId"] == "saasquatch-sample-webhook-0001"
+        assert message["properties"]["assignedCredit"] == 1000
+        assert message["properties"]["rewardId"] == "sample-reward-1"
     finally:
         code = running.interrupt()
     assert code == 0
@@ -172,10 +74,13 @@ def test_make_run_starts_the_pipeline_and_the_printed_curl_goes_through_it(
     assert all_freed(ports) == [], "everything stopped"
 
 
-def test_the_banner_says_how_to_point_the_tools_at_its_emulators(processes: Processes) -> None:
+def test_the_banner_says_how_to_point_the_tools_at_its_emulators(
+    processes: Processes, tmp_path: Path
+) -> None:
     ports = {name: free_port() for name in PORTS}
     own_token = "seg-own-token-7c1d9e"
-    running = Running(processes, {**local_env(ports), "INGEST_TOKEN": own_token})
+    env = {**local_env(ports, tmp_path / "state"), "INGEST_TOKEN": own_token}
+    running = Running(processes, env)
     try:
         running.wait_for(lambda line: line.strip() == "Ctrl-C stops everything.")
         banner = "\n".join(running.seen)
@@ -185,23 +90,27 @@ def test_the_banner_says_how_to_point_the_tools_at_its_emulators(processes: Proc
         assert f"export FIRESTORE_EMULATOR_HOST=127.0.0.1:{ports['FIRESTORE_PORT']}" in banner
         assert "export GOOGLE_CLOUD_PROJECT=local-project" in banner
         assert ".venv/bin/python -m tools dead-letters list" in banner
+        assert f"state: kept in {tmp_path / 'state'}" in banner
     finally:
         running.interrupt()
 
 
 @pytest.mark.parametrize("how", ["SIGHUP", "SIGTERM", "SIGKILL"])
 def test_closing_the_terminal_or_killing_make_run_leaves_nothing_behind(
-    processes: Processes, how: str
+    processes: Processes, how: str, tmp_path: Path
 ) -> None:
     """SIGHUP (the terminal closed) is handled like Ctrl-C; after SIGKILL nothing of `make run`
-    runs any more, so its watchdog stops what it had started."""
+    runs any more, so its watchdog stops what it had started. The local signing key lives in
+    the state folder, never in a temp folder a stop could leave behind."""
     ports = {name: free_port() for name in PORTS}
-    running = Running(processes, local_env(ports))
+    state = tmp_path / "state"
+    running = Running(processes, local_env(ports, state))
     running.wait_for(lambda line: line == "Ctrl-C stops everything.")
     assert sorted(all_freed(ports, timeout=0)) == sorted(ports.values()), "all six listen"
     words = " ".join(running.seen).split()
     key = next(Path(word) for word in words if word.endswith("webhook-key.pem"))
-    assert key.is_file()
+    assert key == state / "webhook-key.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
     if how == "SIGTERM":
         # `kill -TERM -- -PGID` on `make run` reaches it twice (from the sender, then from
         # make passing it on): the second arrives during the cleanup, which still ends.
@@ -216,7 +125,7 @@ def test_closing_the_terminal_or_killing_make_run_leaves_nothing_behind(
             in running.seen
         )
         assert not [line for line in running.seen if "Traceback" in line]
-        assert not key.parent.exists(), "the local signing key goes with the run"
+        assert key.is_file(), "the local signing key is kept for the next run"
     else:
         assert running.kill() == -signal.SIGKILL
     assert all_freed(ports) == [], "nothing is left listening"
@@ -224,8 +133,9 @@ def test_closing_the_terminal_or_killing_make_run_leaves_nothing_behind(
 
 
 def test_a_port_held_by_a_leftover_of_an_earlier_run_is_named_as_such(
-    processes: Processes,
+    processes: Processes, tmp_path: Path
 ) -> None:
+    """A process of an older make run (untagged) is still named by its command line."""
     port = free_port()
     listener = (
         "import socket, sys, time\n"
@@ -239,11 +149,12 @@ def test_a_port_held_by_a_leftover_of_an_earlier_run_is_named_as_such(
     while not port_in_use(port) and time.monotonic() < deadline:
         time.sleep(0.05)
     ports = {name: free_port() for name in PORTS} | {"INGEST_PORT": port}
-    result = processes.run([sys.executable, "-m", "tools.run_local"], env=local_env(ports))
+    env = local_env(ports, tmp_path / "state")
+    result = processes.run([sys.executable, "-m", "tools.run_local"], env=env)
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"make run: port {port} is held by a leftover of an earlier make run")
-    assert f"kill -- -{leftover.pid}" in line and "INGEST_PORT" in line
+    assert f"`kill -- -{leftover.pid}`" in line and "INGEST_PORT" in line
 
 
 def listening_on(port: int) -> set[str]:

@@ -401,6 +401,17 @@ def test_a_default_database_in_datastore_mode_is_refused(
     assert not any(call[:3] == ["firestore", "fields", "ttls"] for call in gcloud.calls)
 
 
+def test_the_ledger_and_the_remembered_accounts_each_get_a_ttl_policy_on_expire_at() -> None:
+    code, gcloud, _sleeps = run_in_process(FRESH, [*ARGV, "--accounts-collection", "acc_staging"])
+    assert code == 0
+    ttls = [call for call in gcloud.calls if call[:3] == ["firestore", "fields", "ttls"]]
+    assert [(value_of(call, "--collection-group"), call[4]) for call in ttls] == [
+        ("segment_saasquatch_deliveries", "expireAt"),
+        ("acc_staging", "expireAt"),
+    ]
+    assert all("--enable-ttl" in call and value_of(call, "--database") for call in ttls)
+
+
 def test_the_names_are_the_build_s_defaults_and_the_ledger_s() -> None:
     substitutions = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["substitutions"]
     names = Names()

@@ -1,0 +1,368 @@
+"""deliver remembers accounts: an identify (or any call) that names a user's account is
+remembered, and a later call that names none goes there instead of a solo account named after
+the user. Behaviour through an in-memory memory, asserted as SaaSquatch's stand-in receives it;
+the real client on the Firestore emulator (and against a closed port)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from google.cloud import firestore as firestore_client
+
+from subscription.accounts import (
+    RETENTION,
+    AccountMemoryUnavailable,
+    FirestoreAccounts,
+    document_id,
+    seen_at,
+)
+from subscription.deliver import create_handler
+from subscription.deliver_settings import DeliverSettings
+from tools.emulator import FirestoreEmulator
+from tools.processes import free_port
+
+from ..factories import PROJECT, envelope
+from ..support.fakes import FakeTopic
+from ..support.functions import client_for
+from ..support.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
+
+COLLECTION = "segment_saasquatch_accounts"
+
+
+@dataclass
+class FakeAccounts:
+    """A `subscription.accounts.AccountMemory` in memory, with the real one's rule (a message
+    that happened earlier does not replace an entry); `down = True` fails as Firestore would."""
+
+    entries: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
+    down: bool = False
+    recalls: int = 0
+
+    def recall(self, tenant: str, user: str, now: datetime) -> str | None:
+        self.recalls += 1
+        if self.down:
+            raise AccountMemoryUnavailable("the fake memory is down")
+        found = self.entries.get((tenant, user))
+        return found[0] if found else None
+
+    def remember(
+        self, tenant: str, user: str, account: str, seen_at: datetime, now: datetime
+    ) -> None:
+        if self.down:
+            raise AccountMemoryUnavailable("the fake memory is down")
+        stored = self.entries.get((tenant, user))
+        if stored is None or stored[1] <= seen_at:
+            self.entries[(tenant, user)] = (account, seen_at)
+
+    def forget(self, tenant: str, user: str) -> None:
+        if self.down:
+            raise AccountMemoryUnavailable("the fake memory is down")
+        self.entries.pop((tenant, user), None)
+
+    def account(self, user: str) -> str | None:
+        found = self.entries.get((TENANT, user))
+        return found[0] if found else None
+
+
+@pytest.fixture
+def memory() -> FakeAccounts:
+    return FakeAccounts()
+
+
+@pytest.fixture
+def deliver(
+    saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic, memory: FakeAccounts
+) -> Any:
+    """deliver with the in-memory memory of accounts; keyword arguments are settings."""
+
+    def make(**settings: str) -> FlaskClient:
+        base = {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "SAASQUATCH_TENANT_ALIAS": TENANT,
+            "SAASQUATCH_API_KEY": API_KEY,
+            "SAASQUATCH_BASE_URL": saasquatch_api.base_url,
+            "SAASQUATCH_TIMEOUT_SECONDS": "1",
+            "DELIVERY_LEDGER": "false",
+            "REMEMBER_ACCOUNTS": "true",
+        }
+        checked = DeliverSettings.checked(**{**base, **settings})
+        return client_for(create_handler(checked, accounts=memory, dead_letters=dead_lettered))
+
+    return make
+
+
+def deliver_lines(out: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("entry_point") == "deliver"]
+
+
+def ago(days: float) -> str:
+    when = datetime.now(UTC) - timedelta(days=days)
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def identify(account: str | None, days: float = 1, message_id: str = "m-ident-0042") -> dict:
+    traits: dict[str, Any] = {"email": "u42@example.com"}
+    if account is not None:
+        traits["account_id"] = account
+    return {
+        "type": "identify",
+        "userId": "u-42",
+        "messageId": message_id,
+        "timestamp": ago(days),
+        "traits": traits,
+    }
+
+
+def refund(message_id: str = "m-refund-0042", account: str | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "type": "track",
+        "userId": "u-42",
+        "event": "Order Refunded",
+        "messageId": message_id,
+        "timestamp": ago(0.5),
+        "properties": {"order_id": "o-1", "total": 30},
+    }
+    if account is not None:
+        message["context"] = {"traits": {"account_id": account}}
+    return message
+
+
+def sent(saasquatch_api: SaaSquatchStandIn) -> list[tuple[str, str, int]]:
+    base = f"/api/v1/{TENANT}"
+    return [(r.method, r.path.removeprefix(base), r.status) for r in saasquatch_api.requests]
+
+
+def test_a_track_without_an_account_goes_to_the_account_an_identify_named(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts, capsys: Any
+) -> None:
+    client = deliver()
+    assert client.post("/", json=envelope(identify("acct-7"))).json == {"outcome": "delivered"}
+    assert memory.account("u-42") == "acct-7"
+    assert client.post("/", json=envelope(refund())).json == {"outcome": "delivered"}
+    assert sent(saasquatch_api) == [
+        ("PUT", "/open/account/acct-7/user/u-42", 200),
+        ("POST", "/open/account/acct-7/user/u-42/events", 200),
+    ]
+    assert saasquatch_api.users == {("acct-7", "u-42")}
+    first, second = deliver_lines(capsys.readouterr().out)
+    assert (first["account_from"], second["account_from"]) == ("trait", "remembered")
+    assert "acct-7" not in str(second), "the log line says where the account came from, not it"
+
+
+def test_the_missing_user_upsert_goes_to_the_remembered_account_too(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
+) -> None:
+    """The trap of the hosted rule: a 404 for u-42 in account u-42 made a second participant."""
+    memory.remember(TENANT, "u-42", "acct-7", datetime.now(UTC), datetime.now(UTC))
+    answer = deliver().post("/", json=envelope(refund()))
+    assert answer.json == {"outcome": "delivered", "reason": "user_created"}
+    assert sent(saasquatch_api) == [
+        ("POST", "/open/account/acct-7/user/u-42/events", 404),
+        ("PUT", "/open/account/acct-7/user/u-42", 200),
+        ("POST", "/open/account/acct-7/user/u-42/events", 200),
+    ]
+    assert saasquatch_api.users == {("acct-7", "u-42")}, "no solo account u-42"
+
+
+def test_an_account_named_later_wins_and_is_remembered(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
+) -> None:
+    client = deliver()
+    client.post("/", json=envelope(identify("acct-7")))
+    moved = client.post("/", json=envelope(refund("m-refund-0001", account="acct-9")))
+    assert moved.json["outcome"] == "delivered"
+    assert memory.account("u-42") == "acct-9"
+    client.post("/", json=envelope(refund("m-refund-0002")))
+    assert [path for _, path, _ in sent(saasquatch_api)][-1] == (
+        "/open/account/acct-9/user/u-42/events"
+    )
+
+
+def test_an_older_replayed_identify_does_not_move_the_user_back(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
+) -> None:
+    client = deliver()
+    client.post("/", json=envelope(identify("acct-9", days=1, message_id="m-ident-new")))
+    replayed = identify("acct-7", days=3, message_id="m-ident-old")
+    assert client.post("/", json=envelope(replayed, {"origin": "replay"})).status_code == 200
+    assert memory.account("u-42") == "acct-9"
+    client.post("/", json=envelope(refund()))
+    assert sent(saasquatch_api)[-1][1] == "/open/account/acct-9/user/u-42/events"
+
+
+def test_switched_off_it_is_the_hosted_rule(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
+) -> None:
+    client = deliver(REMEMBER_ACCOUNTS="false")
+    client.post("/", json=envelope(identify("acct-7")))
+    client.post("/", json=envelope(refund()))
+    assert sent(saasquatch_api)[1:] == [
+        ("POST", "/open/account/u-42/user/u-42/events", 404),
+        ("PUT", "/open/account/u-42/user/u-42", 200),
+        ("POST", "/open/account/u-42/user/u-42/events", 200),
+    ]
+    assert (memory.entries, memory.recalls) == ({}, 0)
+
+
+def test_a_delete_goes_to_the_remembered_account_and_forgets_the_user(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
+) -> None:
+    client = deliver(HONOR_DELETE="true")
+    client.post("/", json=envelope(identify("acct-7")))
+    answer = client.post("/", json=envelope({"type": "delete", "userId": "u-42"}))
+    assert answer.json == {"outcome": "delivered"}, "deleted, not taken as already deleted"
+    assert sent(saasquatch_api)[-1] == ("DELETE", "/open/account/acct-7/user/u-42", 200)
+    assert saasquatch_api.users == set()
+    assert memory.entries == {}
+
+
+def test_memory_out_of_reach_is_a_retry_and_nothing_is_sent(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
+) -> None:
+    memory.down = True
+    answer = deliver().post("/", json=envelope(refund()))
+    assert (answer.status_code, answer.json["reason"]) == (503, "account_memory_unavailable")
+    assert "error" in answer.json
+    assert saasquatch_api.requests == []
+
+
+def test_an_account_accepted_but_not_remembered_is_retried(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
+) -> None:
+    """SaaSquatch has the upsert; the redelivery upserts again (the same data) and remembers."""
+    client = deliver()
+    memory.down = True
+    answer = client.post("/", json=envelope(identify("acct-7")))
+    assert (answer.status_code, answer.json["reason"]) == (503, "account_memory_unavailable")
+    assert sent(saasquatch_api) == [("PUT", "/open/account/acct-7/user/u-42", 200)]
+    memory.down = False
+    assert client.post("/", json=envelope(identify("acct-7"))).status_code == 200
+    assert memory.account("u-42") == "acct-7"
+
+
+def test_a_dry_run_remembers_what_the_messages_say(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts, capsys: Any
+) -> None:
+    client = deliver(DRY_RUN="true")
+    client.post("/", json=envelope(identify("acct-7")))
+    client.post("/", json=envelope(refund()))
+    assert saasquatch_api.requests == []
+    assert memory.account("u-42") == "acct-7"
+    lines = deliver_lines(capsys.readouterr().out)
+    assert [line.get("account_from") for line in lines] == ["trait", "remembered"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "remembers"),
+    [
+        ({}, True),
+        ({"DELIVERY_LEDGER": "false"}, False),  # no Firestore: neither
+        ({"DELIVERY_LEDGER": "false", "REMEMBER_ACCOUNTS": "true"}, True),
+        ({"REMEMBER_ACCOUNTS": "false"}, False),
+        ({"REMEMBER_ACCOUNTS": ""}, True),  # empty, as the build passes it: unset
+        ({"DRY_RUN": "true"}, True),
+    ],
+)
+def test_the_setting_follows_the_ledger_unless_set(
+    settings: dict[str, str], remembers: bool
+) -> None:
+    assert DeliverSettings.checked(**settings).remembers_accounts is remembers
+
+
+def test_seen_at_is_the_message_time_never_later_than_now() -> None:
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    earlier = {"timestamp": "2026-11-28T12:00:00Z"}
+    assert seen_at(earlier, now) == datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert seen_at({"timestamp": "2027-01-01T00:00:00Z"}, now) == now
+    assert seen_at({"receivedAt": "2026-11-29T11:00:00Z"}, now) == now - timedelta(hours=1)
+    assert seen_at({}, now) == now
+
+
+def test_document_ids_are_firestore_safe_and_per_tenant() -> None:
+    assert "/" not in document_id("t", "a/b/c")
+    assert document_id("tenant-a", "u") != document_id("tenant-b", "u")
+
+
+# --- the real client, on the Firestore emulator ---------------------------------------------------
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def accounts(ledger_firestore: FirestoreEmulator) -> FirestoreAccounts:
+    return FirestoreAccounts(PROJECT, "(default)", COLLECTION, 5.0)
+
+
+def stored() -> list[dict[str, Any]]:
+    client = firestore_client.Client(project=PROJECT)
+    return [document.to_dict() for document in client.collection(COLLECTION).stream()]
+
+
+def test_the_real_memory_keeps_ids_only_and_a_later_message_wins(
+    accounts: FirestoreAccounts,
+) -> None:
+    assert accounts.recall(TENANT, "u-42", NOW) is None
+    accounts.remember(TENANT, "u-42", "acct-7", NOW - timedelta(days=2), NOW)
+    assert accounts.recall(TENANT, "u-42", NOW) == "acct-7"
+    [entry] = stored()
+    assert entry == {
+        "tenant": TENANT,
+        "userId": "u-42",
+        "accountId": "acct-7",
+        "seenAt": NOW - timedelta(days=2),
+        "expireAt": NOW + RETENTION,
+    }
+    accounts.remember(TENANT, "u-42", "acct-9", NOW - timedelta(days=1), NOW)
+    assert accounts.recall(TENANT, "u-42", NOW) == "acct-9"
+    assert accounts.recall("other-tenant", "u-42", NOW) is None
+
+
+def test_the_real_memory_does_not_let_an_older_message_move_the_user_back(
+    accounts: FirestoreAccounts,
+) -> None:
+    accounts.remember(TENANT, "u-42", "acct-9", NOW - timedelta(days=1), NOW)
+    accounts.remember(TENANT, "u-42", "acct-7", NOW - timedelta(days=3), NOW + timedelta(hours=1))
+    assert accounts.recall(TENANT, "u-42", NOW) == "acct-9"
+    [entry] = stored()
+    assert entry["expireAt"] == NOW + RETENTION, "the older message wrote nothing"
+
+
+def test_the_real_memory_is_kept_by_use_and_forgets_on_delete(
+    accounts: FirestoreAccounts,
+) -> None:
+    accounts.remember(TENANT, "u-42", "acct-7", NOW - timedelta(days=1), NOW)
+    later = NOW + timedelta(days=40)
+    assert accounts.recall(TENANT, "u-42", later) == "acct-7"
+    [entry] = stored()
+    assert entry["expireAt"] == later + RETENTION
+    accounts.forget(TENANT, "u-42")
+    assert accounts.recall(TENANT, "u-42", later) is None
+    accounts.forget(TENANT, "u-42")  # forgetting twice is no failure
+
+
+def test_deliver_remembers_on_the_emulator(
+    make_deliver: Any, ledger_firestore: FirestoreEmulator, saasquatch_api: SaaSquatchStandIn
+) -> None:
+    """The build's defaults: the ledger on, the memory with it, both in Firestore."""
+    client = make_deliver(DELIVERY_LEDGER="true")
+    assert client.post("/", json=envelope(identify("acct-7"))).status_code == 200
+    assert client.post("/", json=envelope(refund())).json == {"outcome": "delivered"}
+    assert sent(saasquatch_api)[-1] == ("POST", "/open/account/acct-7/user/u-42/events", 200)
+    assert [entry["accountId"] for entry in stored()] == ["acct-7"]
+
+
+def test_the_real_memory_out_of_reach_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    memory = FirestoreAccounts(PROJECT, "(default)", COLLECTION, 1.0)
+    with pytest.raises(AccountMemoryUnavailable):
+        memory.recall(TENANT, "u-42", NOW)
+    with pytest.raises(AccountMemoryUnavailable):
+        memory.remember(TENANT, "u-42", "acct-7", NOW, NOW)
