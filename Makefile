@@ -16,8 +16,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+# The browser tests (tests/web) drive Debian's Chromium, installed from Debian's packages when
+# it is missing (as root, or through sudo); nothing is downloaded from anywhere else.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "make: the browser tests need Debian's chromium package (apt-get not found)" >&2; exit 1; }
+	$(SUDO) $(APT_INSTALL) || { $(SUDO) apt-get update && $(SUDO) $(APT_INSTALL); }
+
 # Everything CI runs (.ci/run): lint, format, types, the whole suite.
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

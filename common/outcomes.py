@@ -29,6 +29,7 @@ class Reason(StrEnum):
     ALREADY_DELIVERED = "already_delivered"
     ALREADY_IN_LEDGER = "already_in_ledger"
     ALREADY_DELETED = "already_deleted"
+    COOKIE_REFUSED = "cookie_refused"
     # ignored
     ANONYMOUS = "anonymous"
     UNSUPPORTED_TYPE = "unsupported_type"
@@ -114,6 +115,7 @@ _GROUPS: dict[Outcome, tuple[Reason, ...]] = {
         Reason.ALREADY_DELIVERED,
         Reason.ALREADY_IN_LEDGER,
         Reason.ALREADY_DELETED,
+        Reason.COOKIE_REFUSED,
     ),
     Outcome.IGNORED: (
         Reason.ANONYMOUS,

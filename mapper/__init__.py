@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from common.outcomes import Outcome, Reason
 from saasquatch.calls import Call, DotSegmentId, Purpose, user_path
 
+from .cookies import referral_cookie
 from .identify import upsert_call
 from .notes import Notes
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
@@ -123,7 +124,8 @@ def _identify(
     segments = identify_segments(raw, options, notes)
     transformed = {"segments": segments} if segments else None
     account = account_for(parsed.traits, user, remembered)
-    call = upsert_call(parsed, user, account, parsed.traits, notes, transformed)
+    cookies = referral_cookie(raw, notes)
+    call = upsert_call(parsed, user, account, parsed.traits, notes, transformed, cookies)
     return Plan(
         Outcome.DELIVERED,
         message_type="identify",

@@ -154,10 +154,12 @@ def upsert_call(
     traits: dict[str, Any],
     notes: Notes | None = None,
     transformed: dict[str, Any] | None = None,
+    cookies: str | None = None,
 ) -> Call:
     """The upsert for `user` in `account`; custom fields only when `notes` is given (identify,
     not track). `transformed` (fields a transformer gave, already checked) wins over the
-    standard ones."""
+    standard ones. `cookies` is the referral cookie, already checked (`mapper.cookies`): sent
+    beside `referredByCodes`, which SaaSquatch applies first."""
     fields = standard_fields(traits)
     user_locale = sanitize.locale(message.context.locale)
     if user_locale is not None:
@@ -168,6 +170,8 @@ def upsert_call(
             fields["customFields"] = extra
     if transformed:
         fields.update(transformed)
+    if cookies is not None:
+        fields["cookies"] = cookies
     body = cast(UserUpsert, {"id": user, "accountId": account.id, **fields})
     return Call(
         Purpose.UPSERT_USER,

@@ -12,6 +12,7 @@ from common.outcomes import Outcome, Reason
 from saasquatch.calls import Call, Purpose, UserEvent, UserEventsBody, compact, user_path
 
 from . import ecommerce, sanitize
+from .cookies import referral_cookie
 from .identify import upsert_call
 from .notes import Notes
 from .options import InvalidDataStrategy, MappingOptions, TrackUpsertStrategy
@@ -181,7 +182,10 @@ def map_track(
     fallback: Call | None = None
     if strategy is not TrackUpsertStrategy.NEVER:
         transformed = upsert_fields(raw, options, notes)
-        upsert = upsert_call(message, user, account, traits, transformed=transformed)
+        cookies = referral_cookie(raw, notes)
+        upsert = upsert_call(
+            message, user, account, traits, transformed=transformed, cookies=cookies
+        )
         if strategy is TrackUpsertStrategy.ALWAYS:
             calls = (upsert, send)
         else:

@@ -92,6 +92,7 @@ class UserUpsert(TypedDict, total=False):
     imageUrl: str
     locale: str
     referredByCodes: list[str]
+    cookies: str  # squatch.js's `_saasquatch` cookie: base64url JSON; referredByCodes wins
     customFields: dict[str, Scalar]
     segments: list[str]  # in order: "name" joins, "~name" leaves, "~*" leaves every segment
 

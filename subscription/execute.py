@@ -5,8 +5,10 @@ retry (transient: Pub/Sub redelivers). The mapper says *what* to send, the clien
 answer looked*. The answers that mean something for one kind of call are read here first (a 409
 on an event: SaaSquatch has it; a 404 on an event: upsert the user and try once more; a 404 on a
 delete: already deleted; a 404 just after an upsert: replication lag, retry); every other
-failure goes to the one table, `pushes.verdicts`, through `SAASQUATCH`. Nothing here knows about
-HTTP requests from Pub/Sub or about publishing.
+failure goes to the one table, `pushes.verdicts`, through `SAASQUATCH`. One answer is read for
+any user upsert: RS052 (the referral cookie refused) sends the upsert once more without its
+`cookies`, so a bad cookie never costs the user. Nothing here knows about HTTP requests from
+Pub/Sub or about publishing.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class _Sender:
         self.current: Call | None = None
         self.last_status: int | None = None
         self.user_upserted = False
+        self.refused_cookie: ApiError | None = None  # SaaSquatch's RS052, once it was answered
         self.seconds = 0.0
 
     def __call__(self, call: Call) -> Answer:
@@ -87,6 +90,8 @@ def _run(plan: Plan, sender: _Sender) -> Result:
                 reason = _send_event(call, plan.upsert_on_missing_user, sender) or reason
             elif call.purpose is Purpose.DELETE_USER:
                 reason = _send_delete(call, sender) or reason
+            elif call.purpose is Purpose.UPSERT_USER:
+                _send_upsert(call, sender)
             else:
                 sender(call)
         except SaaSquatchError as error:
@@ -95,7 +100,60 @@ def _run(plan: Plan, sender: _Sender) -> Result:
             return Result(
                 Outcome.DEAD_LETTERED, Reason.UNSENDABLE_BODY, str(error), calls=sender.calls
             )
+    if sender.refused_cookie is not None:
+        return _cookie_refused(sender.refused_cookie, reason, sender)
     return Result(Outcome.DELIVERED, reason, status=sender.last_status, calls=sender.calls)
+
+
+def _send_upsert(call: Call, send: _Sender) -> None:
+    """Send a user upsert; when SaaSquatch refuses its referral cookie (RS052), send it once
+    more without `cookies`: the user matters more than the attribution the cookie carried."""
+    try:
+        send(call)
+        return
+    except ApiError as error:
+        body = call.body or {}
+        if not cookie_refused(error) or "cookies" not in body:
+            raise
+        send.refused_cookie = error
+    send(replace(call, body={name: value for name, value in body.items() if name != "cookies"}))
+
+
+# SaaSquatch's code for a `cookies` it could not read ("You have passed an invalid cookie value").
+COOKIE_REFUSED_RS_CODE = "RS052"
+
+
+def cookie_refused(error: SaaSquatchError) -> bool:
+    """SaaSquatch's RS052 (a 4xx): the upsert's `cookies` did not parse. Only that code: any
+    other refusal is about the message and is judged as such."""
+    return (
+        isinstance(error, ApiError)
+        and error.status is not None
+        and 400 <= error.status < 500
+        and (error.rs_code or "").strip().upper() == COOKIE_REFUSED_RS_CODE
+    )
+
+
+def _cookie_refused(error: ApiError, reason: Reason | None, sender: _Sender) -> Result:
+    """Delivered, saying so: `cookie_refused` (it wins over `user_created`, which `detail`
+    keeps) with SaaSquatch's codes for the log line; not its message, which may quote the
+    cookie."""
+    detail = "SaaSquatch refused the referral cookie; the user was upserted without it"
+    if reason is not None:
+        detail += f"; then {reason}"
+    codes = tuple(
+        (field, value)
+        for field, value in (("api_error_code", error.api_error_code), ("rs_code", error.rs_code))
+        if value is not None
+    )
+    return Result(
+        Outcome.DELIVERED,
+        Reason.COOKIE_REFUSED,
+        detail,
+        status=sender.last_status,
+        codes=codes,
+        calls=sender.calls,
+    )
 
 
 def _send_event(call: Call, upsert: Call | None, send: _Sender) -> Reason | None:
@@ -109,7 +167,7 @@ def _send_event(call: Call, upsert: Call | None, send: _Sender) -> Reason | None
             return Reason.ALREADY_DELIVERED
         if error.status != 404 or upsert is None or send.user_upserted:
             raise
-    send(upsert)
+    _send_upsert(upsert, send)
     try:
         send(call)
     except SaaSquatchError as error:

@@ -6,6 +6,9 @@ Sources: SaaSquatch REST reference (user upsert, track user event) and the "Purc
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any
 
 import jsonschema
@@ -112,6 +115,8 @@ USER_UPSERT = {
         "imageUrl": {"type": "string"},
         "locale": {"type": "string", "pattern": "^[a-z]{2}_[A-Z]{2}$"},
         "referredByCodes": {"type": "array", "items": {"type": "string"}},
+        # squatch.js's `_saasquatch` cookie: Base64URL-encoded JSON (`referral_cookie_problem`).
+        "cookies": {"type": "string", "minLength": 1},
         # Operations in order: join, leave (`~`), leave all (`~*`); names alphanumeric.
         "segments": {
             "type": "array",
@@ -141,6 +146,48 @@ USER_UPSERT = {
 def check_upsert(body: dict[str, Any]) -> None:
     jsonschema.validate(body, USER_UPSERT)
     assert None not in body.values(), "top-level nulls could clear data"
+
+
+# The decoded `cookies`, as SaaSquatch's GraphQL schema documents it (UserInput.cookies, "The
+# Base64URL encoded attribution cookie values"): {domain: {"{tenantAlias}_CODE": {"codes":
+# {programId: code}, "codesExp": {code: epoch ms}}}}. squatch.js merges what the referral link
+# carries into it, so other keys may sit beside these.
+_CODES = {"type": "object", "additionalProperties": {"type": "string"}}
+REFERRAL_COOKIE = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "properties": {
+                "codes": _CODES,
+                "codesExp": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+        },
+    },
+}
+
+
+def referral_cookie_problem(value: Any) -> str | None:
+    """Why SaaSquatch would refuse `value` as the upsert's `cookies` (its RS052, "You have passed
+    an invalid cookie value": the decoded value did not parse or had the wrong schema), or None.
+    Decoded like Java's URL-safe decoder, which SaaSquatch runs on: base64url, padding optional,
+    `+` and `/` refused."""
+    if not isinstance(value, str):
+        return "not a string"
+    unpadded = value.rstrip("=")
+    if any(char in unpadded for char in "+/=") or len(value) - len(unpadded) > 2:
+        return "not Base64URL"
+    try:
+        data = base64.b64decode(
+            unpadded.replace("-", "+").replace("_", "/") + "=" * (-len(unpadded) % 4),
+            validate=True,
+        )
+        decoded = json.loads(data.decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return "not Base64URL-encoded JSON"
+    errors = list(jsonschema.Draft202012Validator(REFERRAL_COOKIE).iter_errors(decoded))
+    return "not the cookie's schema" if errors else None
 
 
 def check_events(body: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 It behaves like the real tenant where our code depends on it: Basic auth with the API key as the
 password, user upserts that must repeat `id`/`accountId`, events for a user that does not exist
-are 404, a repeated `idempotencyKey` is 409, errors are `{"message", "statusCode", "apiErrorCode",
-"rsCode"}`. Faults are queued with `fail(...)`.
+are 404, a repeated `idempotencyKey` is 409, an upsert whose `cookies` is not Base64URL JSON of
+the referral cookie's schema is 400 RS052 (and writes nothing), errors are `{"message",
+"statusCode", "apiErrorCode", "rsCode"}`. Faults are queued with `fail(...)`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tools.local_http import LocalServer, QuietHandler, answer, answer_json
 
 from .local_http import StandIn
+from .saasquatch_rules import referral_cookie_problem
 
 TENANT = "test_abc123"
 API_KEY = "TEST_sq_5e1f0c7a9b"
@@ -221,6 +223,11 @@ class SaaSquatchStandIn(StandIn):
         if not isinstance(body, dict) or body.get("id") != user or body.get("accountId") != account:
             message = "id and accountId in the body must match the path"
             return 400, error_body(400, message, "INVALID_REQUEST", "RS002"), {}
+        if "cookies" in body and referral_cookie_problem(body["cookies"]) is not None:
+            # What SaaSquatch answers for a `cookies` it cannot read (its rsCode RS052); it has
+            # no published apiErrorCode for it, so this one is ours. The user is not written.
+            message = "You have passed an invalid cookie value."
+            return 400, error_body(400, message, "INVALID_COOKIE", "RS052"), {}
         self.users.add((account, user))
         return 200, {**body, "referralCode": "PETERGIBBONS"}, {}
 
