@@ -26,8 +26,15 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "make: the browser tests need Debian's chromium package (apt-get not found)" >&2; exit 1; }
 	$(SUDO) $(APT_INSTALL) || { $(SUDO) apt-get update && $(SUDO) $(APT_INSTALL); }
 
+# The plugin's package tests (tests/web/test_package.py) load it with Node, Debian's nodejs
+# package when no node is on PATH.
+NODE := $(or $(shell command -v node),/usr/bin/node)
+$(NODE):
+	@command -v apt-get >/dev/null || { echo "make: the plugin's tests need Node (Debian's nodejs package; apt-get not found)" >&2; exit 1; }
+	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs || { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs; }
+
 # Everything CI runs (.ci/run): lint, format, types, the whole suite.
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(NODE)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
@@ -49,7 +56,8 @@ lint: $(STAMP)
 run: $(STAMP)
 	PORTS=$(PORTS) $(PY) -m tools.run_local
 
-# Forget what make run kept (dead letters, the ledger, the local signing key).
+# Forget what make run kept (dead letters, the ledger, the local signing key): its own files
+# only; a folder holding anything else is left with it.
 clean-local: $(STAMP)
 	$(PY) -m tools.run_local --clean
 

@@ -5,9 +5,10 @@ prints one JSON object per message. Nothing is sent anywhere.
 
 Each plan says which account it uses and why (`account.from`: `trait`, `user_id` or
 `remembered`). Like deliver, the preview remembers the account a message names for its user and
-uses it for a later message that names none (the lines in order, each taken as delivered; a
-delete forgets); `--remembered-account USER=ACCOUNT` starts it with what deliver's memory holds,
-`--no-remember-accounts` shows the hosted rule (REMEMBER_ACCOUNTS=false).
+uses it for a later message that names none (the lines in order, each taken as delivered; the
+newest message by its own time wins; a delete forgets); `--remembered-account USER=ACCOUNT`
+starts it with what deliver's memory holds (older than any line), `--no-remember-accounts` shows
+the hosted rule (REMEMBER_ACCOUNTS=false).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .options import (
     TrackUpsertStrategy,
     parse_track_upsert_strategy,
 )
-from .preview import plan_remembering
+from .preview import Remembered, plan_remembering
 from .segments import InvalidSegmentsStrategy
 from .transformers import DEFAULT_TIMEOUT_MS, Transformer
 
@@ -98,13 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _remembered(pairs: list[str]) -> dict[str, str]:
-    memory: dict[str, str] = {}
+def _remembered(pairs: list[str]) -> dict[str, Remembered]:
+    memory: dict[str, Remembered] = {}
     for pair in pairs:
         user, equals, account = pair.partition("=")
         if not equals or not user or not account:
             raise ValueError(f"--remembered-account wants USER=ACCOUNT, not {pair!r}")
-        memory[user] = account
+        memory[user] = Remembered(account)
     return memory
 
 

@@ -36,6 +36,10 @@ MAX_COOKIE_CHARS = 4096
 # base64url, so `+` or `/` means something else wrote the value.
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
+# squatch.js's cookie nests four levels (domain -> `{tenant}_CODE` -> `codes`/`codesExp` -> code);
+# a value nested far deeper was not written by it, and only costs SaaSquatch (and us) to parse.
+MAX_COOKIE_DEPTH = 10
+
 NOTE_HEADING = "referral cookie left out"
 
 
@@ -60,7 +64,21 @@ def checked_cookie(value: Any) -> str:
         raise CookieRefused("not base64url of JSON") from None
     if not isinstance(parsed, dict):
         raise CookieRefused("not a JSON object")
+    if _depth(parsed) > MAX_COOKIE_DEPTH:
+        raise CookieRefused(f"nested deeper than {MAX_COOKIE_DEPTH} levels")
     return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in `value` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def _decoded(value: str) -> bytes:

@@ -13,7 +13,11 @@ entry 180 days after the last message that named the account. A recall that find
 more than `REFRESH_AFTER` old pushes `expireAt` on (one write a month at most per user), so a
 user identified once and tracked for a year is not forgotten. Replays and out-of-order
 deliveries must not move a user back to an account they left: an entry is only replaced by a
-message that happened no earlier (a Firestore transaction reads, compares and writes).
+message that happened no earlier (`mapper.preview.replaces`, the preview's rule too), by an
+optimistic write (read; create if absent, else update only if the entry is still the one read;
+a lost race reads again). Not a transaction: its commit retries without a bound, and every
+call here ends within the ledger's timeout. A Segment delete forgets the user, delivered or
+ignored by design (`mapper.preview.deleted_user`).
 """
 
 from __future__ import annotations
@@ -21,17 +25,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from google.api_core import exceptions
 from google.api_core.retry import Retry
 
 from common.outcomes import Outcome
 from mapper import AccountFrom, MappingOptions, Plan, map_message
-from mapper.track import TIMESTAMP_FIELDS, parse_timestamp
+from mapper.preview import deleted_user, replaces, seen_at
 
 RETENTION = timedelta(days=180)
 REFRESH_AFTER = timedelta(days=30)
+# A remember that loses the race to another deliver this many times in a row gives up (a retry).
+RACE_ATTEMPTS = 5
 
 
 class AccountMemoryUnavailable(Exception):
@@ -66,8 +74,6 @@ class FirestoreAccounts:
         self._database = database
         self._collection = collection
         self._timeout = timeout
-        # Retries end with the timeout too, as the ledger's: a push never waits for minutes.
-        self._retry = Retry(initial=0.1, maximum=1.0, timeout=timeout)
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -79,12 +85,21 @@ class FirestoreAccounts:
                 self._client = firestore.Client(project=self._project, database=self._database)
             return self._client.collection(self._collection).document(document_id(tenant, user))
 
+    def _bounded(self, deadline: float) -> dict[str, Any]:
+        """The `retry` and `timeout` of one call, so that every call of one recall, remember or
+        forget (retries included) ends by `deadline`: a push never waits for minutes."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise exceptions.DeadlineExceeded(f"no answer within {self._timeout:g} s")
+        return {"retry": Retry(initial=0.1, maximum=1.0, timeout=left), "timeout": left}
+
     def recall(self, tenant: str, user: str, now: datetime) -> str | None:
         """The account remembered for the user, or None; an entry last written more than
         `REFRESH_AFTER` ago has its `expireAt` pushed on (use keeps it)."""
+        deadline = time.monotonic() + self._timeout
         try:
             found = self._document(tenant, user)
-            snapshot = found.get(retry=self._retry, timeout=self._timeout)
+            snapshot = found.get(**self._bounded(deadline))
         except Exception as error:  # any failure of the client: never a guess
             raise AccountMemoryUnavailable(_why(error)) from None
         if not snapshot.exists:
@@ -97,16 +112,16 @@ class FirestoreAccounts:
         if isinstance(expire_at, datetime) and expire_at < now + RETENTION - REFRESH_AFTER:
             # A failure only leaves the TTL where it was: the next recall tries again.
             with contextlib.suppress(Exception):
-                found.update({"expireAt": now + RETENTION}, timeout=self._timeout)
+                found.update({"expireAt": now + RETENTION}, **self._bounded(deadline))
         return account
 
     def remember(
         self, tenant: str, user: str, account: str, seen_at: datetime, now: datetime
     ) -> None:
         """Record `account` for the user, unless the entry was written by a message that
-        happened later than `seen_at` (a replay or a late delivery must not move them back)."""
-        from google.cloud import firestore
-
+        happened later than `seen_at` (a replay or a late delivery must not move them back).
+        Another deliver writing between the read and the write makes the write fail; it is
+        read again (at most `RACE_ATTEMPTS` times, all within the timeout)."""
         document = {
             "tenant": tenant,
             "userId": user,
@@ -114,25 +129,36 @@ class FirestoreAccounts:
             "seenAt": seen_at,
             "expireAt": now + RETENTION,
         }
-
-        @firestore.transactional
-        def replace_if_older(transaction: Any, target: Any) -> None:
-            snapshot = target.get(transaction=transaction, retry=self._retry, timeout=self._timeout)
-            if snapshot.exists:
-                stored = (snapshot.to_dict() or {}).get("seenAt")
-                if isinstance(stored, datetime) and stored > seen_at:
-                    return
-            transaction.set(target, document)
-
+        deadline = time.monotonic() + self._timeout
         try:
             target = self._document(tenant, user)
-            replace_if_older(self._client.transaction(), target)
+            for _ in range(RACE_ATTEMPTS):
+                if self._replace_if_older(target, document, deadline):
+                    return
         except Exception as error:
             raise AccountMemoryUnavailable(_why(error)) from None
+        raise AccountMemoryUnavailable(f"lost the race to another write {RACE_ATTEMPTS} times")
+
+    def _replace_if_older(self, target: Any, document: dict[str, Any], deadline: float) -> bool:
+        """One read and at most one write; False when another write came between them."""
+        snapshot = target.get(**self._bounded(deadline))
+        try:
+            if not snapshot.exists:
+                target.create(document, **self._bounded(deadline))
+                return True
+            stored = (snapshot.to_dict() or {}).get("seenAt")
+            if not replaces(stored if isinstance(stored, datetime) else None, document["seenAt"]):
+                return True  # a newer message wrote it: keep it
+            unchanged = self._client.write_option(last_update_time=snapshot.update_time)
+            target.update(document, option=unchanged, **self._bounded(deadline))
+            return True
+        except (exceptions.Conflict, exceptions.FailedPrecondition, exceptions.NotFound):
+            return False  # created, changed or deleted since the read
 
     def forget(self, tenant: str, user: str) -> None:
+        deadline = time.monotonic() + self._timeout
         try:
-            self._document(tenant, user).delete(retry=self._retry, timeout=self._timeout)
+            self._document(tenant, user).delete(**self._bounded(deadline))
         except Exception as error:
             raise AccountMemoryUnavailable(_why(error)) from None
 
@@ -172,23 +198,16 @@ def settle_memory(
     tenant: str,
     now: datetime,
 ) -> None:
-    """After a plan was delivered: a message that named its account is remembered (as of the
-    time it happened), a delete forgets the user."""
-    account = plan.account
-    if memory is None or account is None:
+    """After a plan was delivered or ignored: a delete forgets the user (delivered, or ignored
+    by design: the memory is our own record of them), a delivered message that named its
+    account is remembered (as of the time it happened)."""
+    if memory is None:
         return
-    if plan.message_type == "delete":
-        memory.forget(tenant, account.user)
-    elif account.source is AccountFrom.TRAIT:
+    forgotten = deleted_user(message, plan)
+    if forgotten is not None:
+        memory.forget(tenant, forgotten)
+        return
+    account = plan.account
+    named = account is not None and account.source is AccountFrom.TRAIT
+    if plan.outcome is Outcome.DELIVERED and account is not None and named:
         memory.remember(tenant, account.user, account.id, seen_at(message, now), now)
-
-
-def seen_at(message: Any, now: datetime) -> datetime:
-    """When the message happened (its first readable timestamp), never later than now: a
-    device clock that is ahead must not pin an account for ever. Without one: now."""
-    if isinstance(message, dict):
-        for name in TIMESTAMP_FIELDS:
-            when = parse_timestamp(message.get(name))
-            if when is not None:
-                return min(when, now)
-    return now

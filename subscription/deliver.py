@@ -80,7 +80,7 @@ def create_handler(
         if checked.looked_up:
             fields["ledger_looked_up"] = True
         result = checked.result
-        if result.outcome is Outcome.DELIVERED:
+        if result.outcome in SETTLED:
             try:
                 settle_memory(plan, message, accounts, tenant, now)
             except AccountMemoryUnavailable as error:
@@ -89,7 +89,7 @@ def create_handler(
                     result,
                     outcome=Outcome.RETRY,
                     reason=Reason.ACCOUNT_MEMORY_UNAVAILABLE,
-                    detail=f"delivered, but the account not remembered: {error}",
+                    detail=f"{result.outcome}, but the memory of accounts not updated: {error}",
                 )
         return Consumed(result, fields)
 
@@ -102,6 +102,10 @@ def create_handler(
         always={"dry_run": settings.dry_run},
     )
 
+
+# What ends a message for good, for the memory of accounts: a delivered one that named its account
+# is remembered; a delete, delivered or ignored by design, forgets its user.
+SETTLED = (Outcome.DELIVERED, Outcome.IGNORED)
 
 SEGMENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias", "delete", None})
 

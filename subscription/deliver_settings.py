@@ -60,7 +60,9 @@ class DeliverSettings(PushSettings, TenantSettings):
     @field_validator("REMEMBER_ACCOUNTS", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+        """Empty (as the build passes it) is unset; anything else is read as every boolean
+        setting is (so " " and " yes " are refused alike, as HONOR_DELETE's would be)."""
+        return None if value == "" else value
 
     @field_validator("SAASQUATCH_BASE_URL")
     @classmethod

@@ -214,6 +214,8 @@ def _failed(sender: _Sender, error: SaaSquatchError) -> Result:
         if value is not None
     )
     detail = f"{purpose}: {error}"
+    if sender.refused_cookie is not None:  # the failure came after a refused cookie: say both
+        detail = f"the referral cookie refused ({COOKIE_REFUSED_RS_CODE}), then {detail}"
     if purpose is Purpose.TRACK_EVENT and error.status == 404:
         if sender.user_upserted:
             # The upsert has just succeeded, yet the user is missing: most likely replication

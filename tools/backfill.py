@@ -205,13 +205,13 @@ def _failure(sent: Sent) -> str:
 def _dry_run(items: Iterable[Item], summary: Summary, on_item: Callable[[], None]) -> None:
     """The mapped SaaSquatch calls of every message, one JSON line each, mapped with the
     options in the environment (the same variables deliver reads)."""
-    from mapper.preview import plan_remembering
+    from mapper.preview import Remembered, plan_remembering
     from subscription.deliver_settings import DeliverSettings
 
     settings = DeliverSettings.from_env()
     options = settings.mapping_options
     # Like deliver, the account a message names is used for the user's later messages.
-    memory: dict[str, str] | None = {} if settings.remembers_accounts else None
+    memory: dict[str, Remembered] | None = {} if settings.remembers_accounts else None
     now = datetime.now(UTC)
     for item in items:
         if item.error is not None:
@@ -281,8 +281,11 @@ def resume_command(argv: Sequence[str], resume_from: int, files: Sequence[Path])
             words += [flag, str(int(value))]  # --rate 100, as typed
         else:
             words += [flag, str(value)]
-    words += ["--resume-from", str(resume_from), *(str(path) for path in files)]
-    return shlex.join(words)
+    words += ["--resume-from", str(resume_from)]
+    names = [str(path) for path in files]
+    if any(name.startswith("-") for name in names):
+        words.append("--")  # `-dash.jsonl` is a file, not an option
+    return shlex.join([*words, *names])
 
 
 def _interpreter() -> str:

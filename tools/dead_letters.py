@@ -8,19 +8,22 @@ export the ones whose data is at fault, so they can be corrected and sent with `
     python -m tools dead-letters discard --exported fix.jsonl
 
 `list` and `export` pull without acknowledging (and hand every message straight back), so they
-change nothing. `replay` republishes each message to the raw-events topic with its original data,
-attributes and ordering key, and acknowledges it on the dead-letter subscription only after Pub/Sub
-confirmed the republish: an interrupted replay leaves every message either republished or still
-dead-lettered (a message republished but not yet acknowledged comes back and may be replayed twice,
-which deliver's idempotency key makes harmless). A reason whose remedy is the data's own
+change nothing; a pull that fails is an error in one line, never "no dead letters". `replay`
+republishes each message to the raw-events topic with its original data, attributes and ordering
+key, and acknowledges it on the dead-letter subscription only after Pub/Sub confirmed the
+republish: an interrupted replay leaves every message either republished or still dead-lettered
+(a message republished but not yet acknowledged comes back and may be replayed twice, which
+deliver's idempotency key makes harmless). A reason whose remedy is the data's own
 (`common.remedies`) is never replayed: it would only be dead-lettered again. `discard`
-acknowledges what it is asked to (a reason, or exactly the dead letters an export wrote), after a
-count and a confirmation.
+acknowledges what it is asked to (a reason, or exactly the dead letters an export wrote, known by
+their data and reason: Pub/Sub ids change when a message is republished), after a count and a
+confirmation.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -31,9 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core import exceptions
-from google.api_core.retry import Retry
+from google.api_core.retry import Retry, if_exception_type
 
 from common import logs, strict_json
 from common.outcomes import Outcome, Reason, reasons_for
@@ -44,13 +46,20 @@ from subscription.raw_events import ordering_key
 from tools import add_raw_events_arguments, cause, plural, preflight, setting
 from tools.backfill import Pacer
 from tools.ledger import LedgerCheck, add_ledger_arguments, ledger_check
+from tools.pubsub_clients import subscriber_client
 
 # What Pub/Sub's own dead-letter policy adds when it moves a message after max delivery attempts.
 POLICY_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 # A pull waits up to PULL_SECONDS for messages; this many empty ones in a row mean "drained".
 # Its retries (Pub/Sub unavailable) end after CALL_SECONDS: the client's default is a minute.
+# Only unavailability is retried: a pull that failed otherwise may have leased its messages
+# (they stay out of sight for the ack deadline), and a retry would find "nothing".
 PULL_SECONDS = 2.0
 CALL_SECONDS = 10.0
+PULL_RETRY = Retry(
+    predicate=if_exception_type(exceptions.ServiceUnavailable, exceptions.InternalServerError),
+    timeout=CALL_SECONDS,
+)
 EMPTY_PULLS = 2
 BATCH = 100
 SAMPLE_CHARS = 300
@@ -99,7 +108,7 @@ class DeadLetters:
 
     def __init__(self, project: str, subscription: str, subscriber: Any = None) -> None:
         self.path = f"projects/{project}/subscriptions/{subscription}"
-        self._subscriber = subscriber or pubsub_v1.SubscriberClient()
+        self._subscriber = subscriber or subscriber_client()
         self._held: list[str] = []
 
     def pull(self, limit: int | None = None) -> Generator[Any, None, None]:
@@ -119,10 +128,10 @@ class DeadLetters:
                     subscription=self.path,
                     max_messages=wanted,
                     timeout=PULL_SECONDS,
-                    retry=Retry(timeout=CALL_SECONDS),
+                    retry=PULL_RETRY,
                 )
                 received = list(response.received_messages)
-            except exceptions.DeadlineExceeded:
+            except exceptions.DeadlineExceeded:  # nothing came within PULL_SECONDS
                 received = []
             new = [r for r in received if r.message.message_id not in seen]
             self._held.extend(r.ack_id for r in received if r.message.message_id in seen)
@@ -360,8 +369,9 @@ class ExportSummary:
             ),
             (
                 self.webhooks,
-                "that are webhooks (forward's dead letters, not Segment messages: backfill would "
-                "send them the wrong way); replay them onto the webhook topic or discard them",
+                f"that {'is a webhook' if self.webhooks == 1 else 'are webhooks'} (forward's dead "
+                "letters, not Segment messages: backfill would send them the wrong way); replay "
+                "them onto the webhook topic or discard them",
             ),
             (self.other_reason, "dead-lettered for another reason"),
             (self.newer, "dead-lettered after this export began"),
@@ -419,8 +429,10 @@ def export(dead_letters: DeadLetters, reason: str, path: Path) -> ExportSummary:
 
 
 def _why(number: int, message: Any, attributes: Mapping[str, str], line: bytes) -> dict[str, Any]:
-    """One line of the sidecar: which line of FILE, why it was dead-lettered, and the ids that
-    find it again (`deadLetterId` is what `discard --exported` removes)."""
+    """One line of the sidecar: which line of FILE, why it was dead-lettered, and what finds it
+    again: `sha256` (of the data as dead-lettered) with `reason` is what `discard --exported`
+    removes. `deadLetterId` (the Pub/Sub id) is for reading only: a republish (make run's
+    restore, a replay) gives the same dead letter a new one, and the emulator counts from 1."""
     segment_id = json.loads(line).get("messageId")
     when = attributes.get("deadLetteredAt") or message.publish_time.isoformat()
     return {
@@ -428,24 +440,40 @@ def _why(number: int, message: Any, attributes: Mapping[str, str], line: bytes) 
         "reason": reason_of(attributes),
         "detail": attributes.get("detail", ""),
         "messageId": segment_id if isinstance(segment_id, str) else attributes.get("messageId"),
+        "sha256": data_digest(bytes(message.data)),
         "deadLetterId": message.message_id,
         "deadLetteredAt": when,
     }
 
 
-def exported_ids(path: Path) -> frozenset[str]:
-    """The dead letters an export wrote to `path` (FILE or its sidecar). ValueError, in one
-    line, when there is no sidecar to read."""
+def data_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# A dead letter as export knows it again: the SHA-256 of its data, and its reason.
+Identity = tuple[str, str]
+
+
+def identity(message: Any, attributes: Mapping[str, str]) -> Identity:
+    return data_digest(bytes(message.data)), reason_of(attributes)
+
+
+def exported_letters(path: Path) -> Counter[Identity]:
+    """The dead letters an export wrote to `path` (FILE or its sidecar), each with how many of
+    it (two dead letters of the same data and reason are the same message twice). ValueError,
+    in one line, when there is no sidecar to read."""
     sidecar = path if path.name.endswith(SIDECAR_SUFFIX) else sidecar_of(path)
     try:
         text = sidecar.read_text(encoding="utf-8")
-        return frozenset(
-            str(json.loads(line)["deadLetterId"]) for line in text.splitlines() if line.strip()
-        )
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return Counter((str(row["sha256"]), str(row["reason"])) for row in rows)
     except FileNotFoundError:
         raise ValueError(f"{sidecar} not found: --exported takes the FILE export wrote") from None
     except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{sidecar} is not what export writes (a deadLetterId per line)") from None
+        raise ValueError(
+            f"{sidecar} is not what export writes (a sha256 and a reason per line; an export "
+            "made before sha256 was written: export again to a new FILE)"
+        ) from None
 
 
 # --- discard: acknowledge what is asked, and nothing else ----------------------------------------
@@ -454,20 +482,27 @@ def exported_ids(path: Path) -> frozenset[str]:
 @dataclass(frozen=True)
 class Chosen:
     """The dead letters a discard removes: dead-lettered before `before`, of `reason` (any when
-    None) and, with `exported`, only those an export wrote."""
+    None) and, with `exported`, only those an export wrote (by data and reason, as many of
+    each as it wrote)."""
 
     before: datetime
     reason: str | None = None
-    exported: frozenset[str] | None = None
+    exported: Counter[Identity] | None = None
 
-    def why_left(self, message: Any, attributes: Mapping[str, str]) -> str:
-        """Why a dead letter stays ("other_reason", ...), or "" when it is chosen."""
+    def why_left(
+        self, message: Any, attributes: Mapping[str, str], taken: Counter[Identity]
+    ) -> str:
+        """Why a dead letter stays ("other_reason", ...), or "" when it is chosen; `taken`
+        counts what this discard chose so far, and is counted on."""
         if message.publish_time >= self.before:
             return "newer"
         if self.reason is not None and reason_of(attributes) != self.reason:
             return "other_reason"
-        if self.exported is not None and message.message_id not in self.exported:
-            return "not_exported"
+        if self.exported is not None:
+            known = identity(message, attributes)
+            if taken[known] >= self.exported[known]:
+                return "not_exported"
+            taken[known] += 1
         return ""
 
 
@@ -503,11 +538,11 @@ def discard(dead_letters: DeadLetters, chosen: Chosen, act: bool = True) -> Disc
     """Acknowledge every chosen dead letter (with `act` false, only count them) and hand every
     other one straight back."""
     summary = DiscardSummary()
-    found: set[str] = set()
+    taken: Counter[Identity] = Counter()
     messages = dead_letters.pull()
     try:
         for received in messages:
-            why = chosen.why_left(received.message, dict(received.message.attributes))
+            why = chosen.why_left(received.message, dict(received.message.attributes), taken)
             if why or not act:
                 dead_letters.hold(received.ack_id)
             if why:
@@ -515,13 +550,12 @@ def discard(dead_letters: DeadLetters, chosen: Chosen, act: bool = True) -> Disc
                 continue
             if act:
                 dead_letters.ack(received.ack_id)
-            found.add(received.message.message_id)
             summary.discarded += 1
     finally:
         messages.close()
         dead_letters.release_held()
     if chosen.exported is not None:
-        summary.missing = len(chosen.exported - found)
+        summary.missing = (chosen.exported - taken).total()
     return summary
 
 
@@ -657,10 +691,10 @@ def main(
         return 2
     ask = prompt() if args.command == "discard" and not args.yes else None
     refusal = _refusal(args, ask)
-    exported: frozenset[str] | None = None
+    exported: Counter[Identity] | None = None
     if not refusal and args.command == "discard" and args.exported is not None:
         try:
-            exported = exported_ids(args.exported)
+            exported = exported_letters(args.exported)
         except ValueError as error:
             refusal = str(error)
     if refusal:

@@ -11,12 +11,15 @@ key, and the record of the `make run` that owns the folder.
 
 A save replaces state.json as a whole (temp file, then rename), and only a run whose restore
 finished saves: a restore cut short leaves the emulator with part of the state, and saving that
-would lose the rest. So a state is restored from one file, never added to itself twice.
+would lose the rest. So a state is restored from one file, never added to itself twice. A state
+that cannot be used whole (damaged, another version, naming a queue or an export that is not
+there) is refused before anything starts, and left as it is.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import fcntl
 import json
 import os
@@ -24,6 +27,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +41,12 @@ RUN = "run.json"
 LOCK = "run.lock"
 KEY = "webhook-key.pem"
 FIRESTORE = "firestore"
+VERSION = 1
+# Where messages wait, as a state names them (see run_local.queues_of).
+QUEUES = ("deliver dead letters", "deliver waiting", "forward dead letters", "forward waiting")
 PULL_BATCH = 1000
 PUBLISH_BATCH = 500
+PUBLISH_BYTES = 9_000_000  # a publish request may hold 10 MB; the emulator hangs on more
 CALL_SECONDS = 30.0
 
 
@@ -123,45 +131,122 @@ class UnreadableState(Exception):
 
 
 def load(folder: Path) -> Saved | None:
-    """What the last clean stop saved, or None (nothing saved, or `make clean-local`)."""
+    """What the last clean stop saved, or None (nothing saved, or `make clean-local`);
+    UnreadableState, naming the file and what is wrong, for a state that cannot be restored
+    whole (it is left untouched)."""
+    path = folder / STATE
     try:
-        text = (folder / STATE).read_text()
+        text = path.read_bytes().decode()
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as error:
+        raise UnreadableState(f"{path} cannot be read ({error})") from error
     try:
-        data = json.loads(text)
-        firestore = folder / data["firestore"] if data.get("firestore") else None
-        saved = Saved(dict(data["messages"]), firestore)
-    except (ValueError, KeyError, TypeError) as error:
-        raise UnreadableState(f"{folder / STATE} cannot be read ({error})") from error
-    if saved.firestore is not None and not saved.firestore.is_file():
-        saved.firestore = None
-    return saved
+        return _parsed(folder, json.loads(text))
+    except ValueError as error:
+        raise UnreadableState(f"{path} cannot be used: {error}") from error
+
+
+def _parsed(folder: Path, data: object) -> Saved:
+    """The state in `data`, every message checked as restore will use it; ValueError for the
+    first thing that is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError("not a saved state (a JSON object is expected)")
+    if data.get("version") != VERSION:
+        raise ValueError(f"version {data.get('version')!r}; this make run reads version {VERSION}")
+    messages = data.get("messages")
+    if not isinstance(messages, dict):
+        raise ValueError("`messages` is not an object")
+    for name, entries in messages.items():
+        if name not in QUEUES:
+            raise ValueError(f"unknown queue {name!r} (known: {', '.join(QUEUES)})")
+        if not isinstance(entries, list):
+            raise ValueError(f"{name}: a list of messages is expected")
+        for number, entry in enumerate(entries, 1):
+            try:
+                _message(entry)
+            except (TypeError, ValueError, KeyError, binascii.Error) as error:
+                raise ValueError(f"{name}, message {number}: {_why(error)}") from error
+    return Saved(dict(messages), _export(folder, data.get("firestore")))
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"no {error}"
+    return str(error) or type(error).__name__
+
+
+def _export(folder: Path, named: object) -> Path:
+    """The Firestore export the state names, which must be there: restoring none would lose the
+    ledger and the accounts for good at the next save."""
+    if not isinstance(named, str) or not named:
+        raise ValueError("it names no Firestore export")
+    path = (folder / named).resolve()
+    if not path.is_relative_to((folder / FIRESTORE).resolve()) or not path.is_file():
+        raise ValueError(f"the Firestore export it names ({named}) is not there")
+    return path
 
 
 def restore(publisher: Any, saved: Saved, queues: Iterable[Queue]) -> None:
     """Each saved message back to its queue's topic, attributes and ordering key included."""
     for queue in queues:
         messages = [_message(entry) for entry in saved.messages.get(queue.name, [])]
-        for start in range(0, len(messages), PUBLISH_BATCH):
-            publisher.api.publish(
-                topic=queue.topic, messages=messages[start : start + PUBLISH_BATCH]
-            )
+        for batch in _batches(messages):
+            publisher.api.publish(topic=queue.topic, messages=batch, timeout=CALL_SECONDS)
 
 
-def _message(entry: Mapping[str, Any]) -> PubsubMessage:
-    return PubsubMessage(
-        data=base64.b64decode(entry["data"]),
-        attributes=entry.get("attributes", {}),
-        ordering_key=entry.get("ordering_key", ""),
-    )
+def _batches(messages: list[PubsubMessage]) -> Iterable[list[PubsubMessage]]:
+    """Publish requests within Pub/Sub's limits (a message bigger than the byte bound alone)."""
+    batch: list[PubsubMessage] = []
+    size = 0
+    for message in messages:
+        length = len(message.data)
+        if batch and (len(batch) == PUBLISH_BATCH or size + length > PUBLISH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(message)
+        size += length
+    if batch:
+        yield batch
 
 
-def drain(subscriber: Any, queue: Queue) -> list[dict[str, Any]]:
-    """Every message waiting on the queue's subscription, none acknowledged (the emulator stops
-    next). A push subscription is made a pull one first, so no push takes one meanwhile."""
+def _message(entry: object) -> PubsubMessage:
+    if not isinstance(entry, dict):
+        raise TypeError("a message is an object")
+    data = entry["data"]
+    attributes = entry.get("attributes", {})
+    ordering_key = entry.get("ordering_key", "")
+    if not isinstance(data, str):
+        raise TypeError("`data` is not base64 text")
+    if not isinstance(attributes, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in attributes.items()
+    ):
+        raise TypeError("`attributes` is not an object of strings")
+    if not isinstance(ordering_key, str):
+        raise TypeError("`ordering_key` is not a string")
+    try:
+        decoded = base64.b64decode(data, validate=True)
+    except binascii.Error as error:
+        raise ValueError(f"`data` is not base64 ({error})") from error
+    return PubsubMessage(data=decoded, attributes=attributes, ordering_key=ordering_key)
+
+
+def drain(subscriber: Any, queue: Queue, since: datetime) -> list[dict[str, Any]]:
+    """Every message not acknowledged on the queue's subscription, none acknowledged now (the
+    emulator stops next). A push subscription is made a pull one first, so no push takes one
+    meanwhile. A message pushed or pulled and not answered (deliver retrying it, or working on
+    it at the stop) stays leased to that delivery until its ack deadline, and no pull sees it:
+    seeking the subscription back to `since` (before the emulator started) marks every message
+    it still holds unacknowledged again, leases ended. Acknowledged ones are not retained, so
+    they stay gone."""
     if queue.push:
-        subscriber.modify_push_config(subscription=queue.subscription, push_config={})
+        subscriber.modify_push_config(
+            request={"subscription": queue.subscription, "push_config": {}},
+            timeout=CALL_SECONDS,
+        )
+    subscriber.seek(
+        request={"subscription": queue.subscription, "time": since}, timeout=CALL_SECONDS
+    )
     found: dict[str, dict[str, Any]] = {}
     while True:
         response = subscriber.pull(
@@ -211,13 +296,53 @@ def save(folder: Path, messages: Mapping[str, list[dict[str, Any]]], firestore: 
             shutil.rmtree(export, ignore_errors=True)
 
 
-def clean(folder: Path) -> str:
-    """Forget everything saved (the next make run starts from nothing); refused while a make
-    run owns the folder."""
+class InUse(Exception):
+    pass
+
+
+# What make run keeps in its folder, and nothing else: `clean` removes these only.
+KEPT = (STATE, RUN, LOCK, KEY)
+TEMPORARY = tuple(f".{name}." for name in (STATE, RUN, KEY))  # write_atomically's temp files
+EXPORT = "export-"  # export_firestore's folders in firestore/
+
+
+def clean(folder: Path) -> list[str]:
+    """Forget what make run kept in `folder` (the next make run starts from nothing): only its
+    own files, then the folder if that left it empty. The names of anything else it holds,
+    left in place (LOCAL_STATE_DIR may name a folder holding more). InUse while a make run owns
+    the folder."""
+    if not folder.exists():
+        return []
+    if not folder.is_dir():
+        raise InUse(f"{folder} is not a folder")
     claim = Claim(folder)
-    if folder.exists() and not claim.take():
+    if not claim.take():
         owner = live_run(folder) or {}
-        return f"a make run (pid {owner.get('pid', '?')}) uses {folder}: stop it first"
-    claim.release()
-    shutil.rmtree(folder, ignore_errors=True)
-    return ""
+        raise InUse(f"a make run (pid {owner.get('pid', '?')}) uses {folder}: stop it first")
+    try:
+        for entry in folder.iterdir():
+            ours = entry.name in KEPT or entry.name.startswith(TEMPORARY)
+            if ours and (entry.is_symlink() or not entry.is_dir()):
+                entry.unlink(missing_ok=True)
+        exports = folder / FIRESTORE
+        if exports.is_dir() and not exports.is_symlink():
+            for export in exports.iterdir():
+                if export.name.startswith(EXPORT) and export.is_dir() and not export.is_symlink():
+                    shutil.rmtree(export)
+            if not any(exports.iterdir()):
+                exports.rmdir()
+    finally:
+        claim.release()
+        (folder / LOCK).unlink(missing_ok=True)
+    left = sorted(_listed(folder))
+    if not left:
+        folder.rmdir()
+    return left
+
+
+def _listed(folder: Path) -> Iterable[str]:
+    for entry in folder.iterdir():
+        if entry.name == FIRESTORE and entry.is_dir() and not entry.is_symlink():
+            yield from (f"{FIRESTORE}/{inner.name}" for inner in entry.iterdir())
+        else:
+            yield entry.name

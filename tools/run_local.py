@@ -53,6 +53,7 @@ from tools.emulator import Emulator, FirestoreEmulator, missing_prerequisite
 from tools.local_state import (
     KEY,
     Claim,
+    InUse,
     Queue,
     Saved,
     UnreadableState,
@@ -79,6 +80,7 @@ from tools.processes import (
     run_of,
 )
 from tools.provision import ProvisionError, PubSubLayout, provision
+from tools.pubsub_clients import subscriber_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "identify_and_order.json"
@@ -341,11 +343,22 @@ def run(argv: Sequence[str] = ()) -> int:
 
 
 def clean_local(folder: Path) -> int:
-    problem = clean(folder)
-    if problem:
-        print(f"make clean-local: {problem}", file=sys.stderr, flush=True)
+    existed = folder.exists()
+    try:
+        left = clean(folder)
+    except (InUse, OSError) as error:
+        print(f"make clean-local: {cause(error)}", file=sys.stderr, flush=True)
         return 1
-    print(f"removed {folder}: the next make run starts from nothing", flush=True)
+    if left:
+        print(
+            f"removed what make run kept in {folder}: the next make run starts from nothing; "
+            f"left the rest of {folder}: {', '.join(left)}",
+            flush=True,
+        )
+    elif existed:
+        print(f"removed {folder}: the next make run starts from nothing", flush=True)
+    else:
+        print(f"nothing kept in {folder}: the next make run starts from nothing", flush=True)
     return 0
 
 
@@ -382,6 +395,7 @@ def run_record(ports: Ports, folder: Path) -> dict[str, Any]:
 def serve(stack: ExitStack, settings: Settings, ports: Ports, state: LocalState) -> int:
     """Start everything, print the banner, and run until a service stops (1) or Ctrl-C."""
     watchdog = start_watchdog(stack)
+    began = datetime.now(UTC)  # before the emulators start: every message is newer
     saved = state.saved
     imported = (f"--import-data={saved.firestore}",) if saved and saved.firestore else ()
     pubsub = Emulator(ports.emulator)
@@ -391,7 +405,8 @@ def serve(stack: ExitStack, settings: Settings, ports: Ports, state: LocalState)
     env = service_env(settings, pubsub, firestore)
     layouts = provision_topics(settings, ports, env, pubsub)
     if state.keeps:
-        keep_state(stack, state, queues_of(layouts), firestore, env["GOOGLE_CLOUD_PROJECT"])
+        project = env["GOOGLE_CLOUD_PROJECT"]
+        keep_state(stack, state, queues_of(layouts), firestore, project, began)
     jwks = stack.enter_context(LocalJwks(state.folder / KEY))
     segment = None if settings.own_write_key else stack.enter_context(LocalSegment(say_segment))
     services = start_services(stack, watchdog, ports, service_envs(env, jwks, segment))
@@ -429,6 +444,7 @@ def keep_state(
     queues: Sequence[Queue],
     firestore: FirestoreEmulator,
     project: str,
+    began: datetime,
 ) -> None:
     """Restore what the last stop saved, then put the save on the stack: it runs once the
     services stopped, before the emulators do. A restore cut short saves nothing (see
@@ -436,7 +452,7 @@ def keep_state(
     if state.saved is not None:
         restore(pubsub_v1.PublisherClient(), state.saved, queues)
     say_restored(state, firestore, project)
-    stack.callback(save_state, state.folder, queues, firestore, project)
+    stack.callback(save_state, state.folder, queues, firestore, project, began)
 
 
 def say_restored(state: LocalState, firestore: FirestoreEmulator, project: str) -> None:
@@ -469,13 +485,20 @@ def count_documents(firestore: FirestoreEmulator, project: str) -> int:
     )
 
 
-def save_state(folder: Path, queues: Sequence[Queue], firestore: Emulator, project: str) -> None:
-    """Drain every queue, export Firestore, and commit both as the new state; a failure keeps
-    the last one and says so."""
+def save_state(
+    folder: Path,
+    queues: Sequence[Queue],
+    firestore: Emulator,
+    project: str,
+    began: datetime,
+    subscriber: Any = None,
+) -> None:
+    """Drain every queue (every message not acknowledged since `began`), export Firestore, and
+    commit both as the new state; a failure anywhere keeps the last one whole and says so."""
     print(f"saving to {folder} ...", flush=True)
     try:
-        subscriber = pubsub_v1.SubscriberClient()
-        messages = {queue.name: drain(subscriber, queue) for queue in queues}
+        subscriber = subscriber or subscriber_client()
+        messages = {queue.name: drain(subscriber, queue, began) for queue in queues}
         save(folder, messages, export_firestore(folder, firestore.host, project))
     except Exception as error:
         print(

@@ -6,8 +6,9 @@
  * cookie's value to every identify as `integrations.SaaSquatch.cookies`, which the bridge sends as
  * the `cookies` field of SaaSquatch's user upsert. It never throws into the page.
  *
- * A classic script (sets `SaaSquatchSegment` on the global object) that is also imported by the ES
- * module `saasquatch-segment.mjs`; no dependencies, no build step.
+ * A classic script (sets `SaaSquatchSegment` on the global object, and `module.exports` where
+ * CommonJS `require`s it) that is also imported by the ES module `saasquatch-segment.mjs`; no
+ * dependencies, no build step.
  */
 (function (root) {
   "use strict";
@@ -15,15 +16,11 @@
   var NAME = "_saasquatch"; // the URL parameter and the cookie, as squatch.js names both
   var DAYS = 365; // squatch.js: js-cookie's `expires: 365`
   var PROBE = "_saasquatch_domain_probe";
-  var OFF = ["saasquatch", "saasquatchv2"]; // `integrations` keys that opt SaaSquatch out
-
-  function isObject(value) {
-    // squatch.js's test (null passes it, and then fails the merge: no cookie is written).
-    return typeof value === "object" && !Array.isArray(value);
-  }
+  var OFF = ["saasquatch", "saasquatchv2"]; // the bridge's SAASQUATCH_INTEGRATION_KEYS
+  var MOST = 4096; // characters a browser keeps in a cookie's name and value
 
   function isRecord(value) {
-    return value !== null && isObject(value);
+    return value !== null && typeof value === "object" && !Array.isArray(value);
   }
 
   // base64url of UTF-8, without padding, as squatch.js encodes and decodes the cookie.
@@ -52,36 +49,57 @@
     }
   }
 
-  // squatch.js's merge: objects present on both sides are merged key by key, anything else (an
-  // array, a string, a number) from `source` replaces what `target` had.
-  function merge(target, source) {
-    var replaced = {};
-    Object.getOwnPropertyNames(source).forEach(function (key) {
-      var deep =
-        isObject(source[key]) &&
-        Object.prototype.hasOwnProperty.call(target, key) &&
-        isObject(target[key]);
-      replaced = { ...replaced, [key]: deep ? merge(target[key], source[key]) : source[key] };
+  // An own data property, whatever the key: `out[key] = value` would run the `__proto__` setter.
+  function put(out, key, value) {
+    Object.defineProperty(out, key, {
+      value: value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
     });
-    return { ...target, ...replaced };
   }
 
-  /** The cookie's value as js-cookie (squatch.js's reader) returns it: the first `_saasquatch`,
-   * quotes removed, %-escapes decoded; undefined when there is none. */
-  function readCookie() {
+  // squatch.js's merge: objects present on both sides are merged key by key, anything else (an
+  // array, a string, a number, null) from `source` replaces what `target` had. Keys in
+  // squatch.js's order (`target`'s, then `source`'s new ones); one pass over each side. Unlike
+  // squatch.js, a null on either side is a value like any other (squatch.js throws on it, and
+  // then never writes the cookie again).
+  function merge(target, source) {
+    var out = {};
+    var kept = Object.keys(target);
+    for (var i = 0; i < kept.length; i++) put(out, kept[i], target[kept[i]]);
+    var given = Object.keys(source);
+    for (var j = 0; j < given.length; j++) {
+      var key = given[j];
+      var before = Object.prototype.hasOwnProperty.call(target, key) ? target[key] : undefined;
+      var value = source[key];
+      put(out, key, isRecord(before) && isRecord(value) ? merge(before, value) : value);
+    }
+    return out;
+  }
+
+  /** Every `_saasquatch` cookie's value the page sees, in the browser's order, as js-cookie
+   * (squatch.js's reader) reads one: quotes removed, %-escapes decoded. */
+  function readCookies() {
     var pairs = document.cookie ? document.cookie.split("; ") : [];
+    var values = [];
     for (var i = 0; i < pairs.length; i++) {
       var at = pairs[i].indexOf("=");
       if (pairs[i].slice(0, at) !== NAME) continue;
       var value = pairs[i].slice(at + 1);
       if (value.charAt(0) === '"') value = value.slice(1, -1);
       try {
-        return value.replace(/(%[\dA-F]{2})+/gi, decodeURIComponent);
+        values.push(value.replace(/(%[\dA-F]{2})+/gi, decodeURIComponent));
       } catch (_error) {
-        return value;
+        values.push(value);
       }
     }
-    return undefined;
+    return values;
+  }
+
+  /** The first `_saasquatch` cookie's value (the one js-cookie returns); undefined when none. */
+  function readCookie() {
+    return readCookies()[0];
   }
 
   // The widest domain this page may set a cookie on (`example.com` from `shop.example.com`),
@@ -127,10 +145,27 @@
     };
   }
 
-  function pushWith(config, log) {
-    if (!config.enabled || root.SaaSquatchDoNotAutoDrop) return;
+  /** `automatic`: the drop when the plugin loads, which squatch.js's switch
+   * `window.SaaSquatchDoNotAutoDrop` turns off (a manual `pushCookie()` still writes). */
+  function pushWith(config, log, automatic) {
+    if (!config.enabled) return;
     var param = new URLSearchParams(location.search).get(NAME) || "";
     if (!param) return;
+    if (automatic && root.SaaSquatchDoNotAutoDrop) {
+      log("window.SaaSquatchDoNotAutoDrop is set: the cookie waits for pushCookie()");
+      return;
+    }
+    if (param.length > MOST) {
+      // Never decoded: a crafted link must not cost the page anything.
+      log(
+        "ignored a _saasquatch URL parameter of " +
+          param.length +
+          " characters, longer than a cookie can hold (" +
+          MOST +
+          ")"
+      );
+      return;
+    }
     var incoming = parse(param);
     if (!incoming) {
       log("ignored a _saasquatch URL parameter that is not base64url JSON of an object");
@@ -141,8 +176,18 @@
     if (existing !== undefined && !current) log("replacing a _saasquatch cookie it cannot read");
     try {
       var merged = current ? merge(current, incoming) : incoming;
-      writeCookie(encode(JSON.stringify(merged)), config.cookieDomain || topDomain());
-      log("stored the _saasquatch cookie");
+      var value = encode(JSON.stringify(merged));
+      writeCookie(value, config.cookieDomain || topDomain());
+      // A browser drops a cookie over its size limit without a word, and keeps the one it had.
+      if (readCookies().indexOf(value) > -1) log("stored the _saasquatch cookie");
+      else
+        log(
+          "the browser did not store the _saasquatch cookie (" +
+            (NAME.length + 1 + value.length) +
+            " characters; a browser keeps at most " +
+            MOST +
+            "): the cookie it had is kept"
+        );
     } catch (_error) {
       log("could not merge or store the _saasquatch cookie");
     }
@@ -153,7 +198,7 @@
   function pushCookie(options) {
     var config = settings(options);
     try {
-      pushWith(config, logger(config));
+      pushWith(config, logger(config), false);
     } catch (_error) {
       logger(config)("could not read the _saasquatch URL parameter");
     }
@@ -165,12 +210,15 @@
     return value !== undefined && parse(value) ? value : undefined;
   }
 
+  // The bridge's `trait_key`: without `_`, `-` and space (only these), ignoring case.
   function normalized(name) {
-    return String(name).toLowerCase().replace(/[\s_-]/g, "");
+    return String(name).replace(/[_\- ]/g, "").toLowerCase();
   }
 
   /** The event's `integrations` with the cookie under `SaaSquatch`, or null when the call must
-   * not carry it (the page turned SaaSquatch, or everything, off for it). */
+   * not carry it: the page opted SaaSquatch out exactly as the bridge reads an opt-out (`false`
+   * under `SaaSquatch` or `SaaSquatch v2`, spelled as `normalized` allows). `All: false` is not
+   * one: a call routed with `{All: false, Webhooks: true}` reaches the bridge, which delivers it. */
   function withCookie(integrations, value) {
     var given = isRecord(integrations) ? integrations : {};
     var keys = Object.keys(given);
@@ -178,7 +226,6 @@
       if (given[keys[i]] === false && OFF.indexOf(normalized(keys[i])) > -1) return null;
     }
     var own = given.SaaSquatch;
-    if (given.All === false && !own) return null;
     return { ...given, SaaSquatch: { ...(isRecord(own) ? own : {}), cookies: value } };
   }
 
@@ -197,7 +244,7 @@
       },
       load: function () {
         try {
-          pushWith(config, log);
+          pushWith(config, log, true);
         } catch (_error) {
           log("could not read the _saasquatch URL parameter");
         }
@@ -219,7 +266,7 @@
     };
   }
 
-  root.SaaSquatchSegment = {
+  var api = {
     saasquatchCookie: saasquatchCookie,
     pushCookie: pushCookie,
     cookieValue: function () {
@@ -230,4 +277,9 @@
       }
     },
   };
+  root.SaaSquatchSegment = api;
+  // CommonJS (`require`, and bundlers that follow it): the same object.
+  if (typeof module === "object" && module && typeof module.exports === "object") {
+    module.exports = api;
+  }
 })(typeof globalThis !== "undefined" ? globalThis : window);

@@ -139,3 +139,22 @@ def test_a_remembered_account_without_its_user_is_a_bad_option() -> None:
     code = run(io.StringIO(""), out, err, ["--remembered-account", "acct-9"])
     assert code == 2
     assert "USER=ACCOUNT" in err.getvalue()
+
+
+def test_the_preview_keeps_the_newest_account_by_the_messages_time_as_deliver_does() -> None:
+    """An identify dated a month earlier, on a later line, does not move the user back."""
+    lines = [
+        {**IDENTIFY, "timestamp": "2026-11-29T03:00:00Z"},
+        {**IDENTIFY, "traits": {"account_id": "acct-OLD"}, "timestamp": "2026-10-29T03:00:00Z"},
+        REFUND,
+    ]
+    _, old, refund = preview(lines)
+    assert old["account"] == {"id": "acct-OLD", "from": "trait"}, "sent where it says"
+    assert refund["account"] == {"id": "acct-7", "from": "remembered"}
+
+
+def test_the_preview_forgets_a_user_whose_delete_is_ignored_by_design() -> None:
+    delete = {"type": "delete", "userId": "u-42"}
+    _, deleted, refund = preview([IDENTIFY, delete, REFUND])  # HONOR_DELETE off
+    assert (deleted["outcome"], deleted["reason"]) == ("ignored", "delete_disabled")
+    assert refund["account"] == {"id": "u-42", "from": "user_id"}

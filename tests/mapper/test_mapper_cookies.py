@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from common.outcomes import Outcome
 from mapper.__main__ import run as run_preview
-from mapper.cookies import COOKIE_PATH, MAX_COOKIE_CHARS, CookieRefused, checked_cookie
+from mapper.cookies import (
+    COOKIE_PATH,
+    MAX_COOKIE_CHARS,
+    MAX_COOKIE_DEPTH,
+    CookieRefused,
+    checked_cookie,
+)
 from saasquatch.calls import Purpose
 
 from ..factories import plan_for, spec_identify, spec_track
@@ -116,6 +122,14 @@ BAD_COOKIES = {
     "JSON null": (encoded(None), "not a JSON object"),
     "empty": ("", "empty"),
     "over the cap": (encoded({"k": "x" * MAX_COOKIE_CHARS}), f"over {MAX_COOKIE_CHARS} characters"),
+    "nested too deeply": (
+        encoded({"a": [[[[[[[[[[]]]]]]]]]]}),
+        f"nested deeper than {MAX_COOKIE_DEPTH} levels",
+    ),
+    "nested 1,500 levels, within the cap": (
+        base64.urlsafe_b64encode(b'{"a":' + b"[" * 1500 + b"]" * 1500 + b"}").decode().rstrip("="),
+        f"nested deeper than {MAX_COOKIE_DEPTH} levels",
+    ),
     "a number": (42, "not a string (int)"),
     "an object": (REFERRAL, "not a string (dict)"),
     "a list": ([COOKIE], "not a string (list)"),
@@ -224,7 +238,16 @@ def is_json_object_within_cap(value: Any) -> bool:
         )
     except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
         return False
-    return isinstance(decoded, dict)
+    return isinstance(decoded, dict) and nesting(decoded) <= MAX_COOKIE_DEPTH
+
+
+def nesting(value: Any) -> int:
+    """How many objects and arrays deep `value` goes (a scalar: 0)."""
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    return 0
 
 
 base64url_text = st.text(
@@ -239,7 +262,18 @@ candidates = st.one_of(
     any_text,
     json_values,
     st.binary(max_size=64).map(lambda data: base64.urlsafe_b64encode(data).decode()),
+    # around the depth cap: an object holding arrays or objects `depth` levels deep
+    st.tuples(st.integers(0, 2 * MAX_COOKIE_DEPTH), st.booleans()).map(
+        lambda pair: encoded({"a": deep(*pair)})
+    ),
 )
+
+
+def deep(depth: int, objects: bool) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"k": value} if objects else [value]
+    return value
 
 
 @settings(max_examples=examples(400))

@@ -5,7 +5,11 @@ the real client on the Firestore emulator (and against a closed port)."""
 
 from __future__ import annotations
 
+import io
 import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,12 +18,14 @@ import pytest
 from flask.testing import FlaskClient
 from google.cloud import firestore as firestore_client
 
+from common.settings import ConfigError
+from mapper.__main__ import run as preview_run
+from mapper.preview import replaces, seen_at
 from subscription.accounts import (
     RETENTION,
     AccountMemoryUnavailable,
     FirestoreAccounts,
     document_id,
-    seen_at,
 )
 from subscription.deliver import create_handler
 from subscription.deliver_settings import DeliverSettings
@@ -36,8 +42,9 @@ COLLECTION = "segment_saasquatch_accounts"
 
 @dataclass
 class FakeAccounts:
-    """A `subscription.accounts.AccountMemory` in memory, with the real one's rule (a message
-    that happened earlier does not replace an entry); `down = True` fails as Firestore would."""
+    """A `subscription.accounts.AccountMemory` in memory, with the real one's rule
+    (`mapper.preview.replaces`: a message that happened earlier does not replace an entry);
+    `down = True` fails as Firestore would."""
 
     entries: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
     down: bool = False
@@ -56,7 +63,7 @@ class FakeAccounts:
         if self.down:
             raise AccountMemoryUnavailable("the fake memory is down")
         stored = self.entries.get((tenant, user))
-        if stored is None or stored[1] <= seen_at:
+        if stored is None or replaces(stored[1], seen_at):
             self.entries[(tenant, user)] = (account, seen_at)
 
     def forget(self, tenant: str, user: str) -> None:
@@ -196,6 +203,36 @@ def test_an_older_replayed_identify_does_not_move_the_user_back(
     assert sent(saasquatch_api)[-1][1] == "/open/account/acct-9/user/u-42/events"
 
 
+def at(when: str, message: dict[str, Any]) -> dict[str, Any]:
+    return {**message, "timestamp": when}
+
+
+def test_deliver_and_the_preview_keep_the_newest_account_by_the_messages_time(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn
+) -> None:
+    """An identify dated a month earlier arrives after the newer one (a late or replayed
+    message): both keep acct-7, by one rule (`mapper.preview.replaces`)."""
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    newer = (now - timedelta(hours=9)).isoformat()
+    month_before = (now - timedelta(days=31)).isoformat()
+    messages = [
+        at(newer, identify("acct-7", message_id="m-ident-new")),
+        at(month_before, identify("acct-OLD", message_id="m-ident-old")),
+        at(newer, refund()),
+    ]
+    client = deliver()
+    for message in messages:
+        assert client.post("/", json=envelope(message)).status_code == 200
+    assert sent(saasquatch_api)[-1][1] == "/open/account/acct-7/user/u-42/events"
+
+    out, err = io.StringIO(), io.StringIO()
+    lines = io.StringIO("\n".join(json.dumps(message) for message in messages))
+    assert preview_run(lines, out, err, ["--now", now.isoformat()]) == 0, err.getvalue()
+    planned = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert planned[-1]["account"] == {"id": "acct-7", "from": "remembered"}
+    assert planned[-1]["calls"][0]["path"] == "/open/account/acct-7/user/u-42/events"
+
+
 def test_switched_off_it_is_the_hosted_rule(
     deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
 ) -> None:
@@ -220,6 +257,24 @@ def test_a_delete_goes_to_the_remembered_account_and_forgets_the_user(
     assert sent(saasquatch_api)[-1] == ("DELETE", "/open/account/acct-7/user/u-42", 200)
     assert saasquatch_api.users == set()
     assert memory.entries == {}
+
+
+def test_a_delete_ignored_by_design_forgets_the_user_too(
+    deliver: Any, saasquatch_api: SaaSquatchStandIn, memory: FakeAccounts
+) -> None:
+    """HONOR_DELETE=false (the default): SaaSquatch keeps the user, but our own record of them
+    goes (privacy): a later call without an account is the hosted rule's."""
+    client = deliver()
+    client.post("/", json=envelope(identify("acct-7")))
+    answer = client.post("/", json=envelope({"type": "delete", "userId": "u-42"}))
+    assert answer.json == {"outcome": "ignored", "reason": "delete_disabled"}
+    assert memory.entries == {}
+    client.post("/", json=envelope(refund()))
+    assert sent(saasquatch_api)[1] == ("POST", "/open/account/u-42/user/u-42/events", 404)
+    memory.remember(TENANT, "u-42", "acct-7", datetime.now(UTC), datetime.now(UTC))
+    memory.down = True
+    again = client.post("/", json=envelope({"type": "delete", "userId": "u-42"}))
+    assert (again.status_code, again.json["reason"]) == (503, "account_memory_unavailable")
 
 
 def test_memory_out_of_reach_is_a_retry_and_nothing_is_sent(
@@ -273,6 +328,17 @@ def test_the_setting_follows_the_ledger_unless_set(
     settings: dict[str, str], remembers: bool
 ) -> None:
     assert DeliverSettings.checked(**settings).remembers_accounts is remembers
+
+
+@pytest.mark.parametrize("value", [" ", " yes ", "yes", "FALSE", "1", "maybe"])
+def test_the_setting_reads_a_value_as_every_boolean_setting_does(value: str) -> None:
+    def read(name: str) -> object:
+        try:
+            return getattr(DeliverSettings.checked(**{name: value}), name)
+        except ConfigError:
+            return "refused"
+
+    assert read("REMEMBER_ACCOUNTS") == read("HONOR_DELETE")
 
 
 def test_seen_at_is_the_message_time_never_later_than_now() -> None:
@@ -366,3 +432,94 @@ def test_the_real_memory_out_of_reach_is_unavailable(
         memory.recall(TENANT, "u-42", NOW)
     with pytest.raises(AccountMemoryUnavailable):
         memory.remember(TENANT, "u-42", "acct-7", NOW, NOW)
+
+
+class Meanwhile:
+    """A document whose first read is followed by another deliver's write, before the caller
+    writes: the race the memory's optimistic write must lose without breaking its rule."""
+
+    def __init__(self, document: Any, write: Callable[[], None]) -> None:
+        self._document = document
+        self._write: Callable[[], None] | None = write
+
+    def get(self, **options: Any) -> Any:
+        snapshot = self._document.get(**options)
+        if self._write is not None:
+            write, self._write = self._write, None
+            write()
+        return snapshot
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._document, name)
+
+
+@pytest.mark.parametrize(
+    ("before", "ours", "theirs", "kept"),
+    [
+        (None, ("acct-7", 3), ("acct-9", 1), "acct-9"),  # both create: the newer one stays
+        (("acct-1", 5), ("acct-7", 3), ("acct-9", 1), "acct-9"),  # both replace an older one
+        (("acct-1", 5), ("acct-9", 1), ("acct-7", 3), "acct-9"),  # ours is newer: read again
+    ],
+)
+def test_the_real_memory_keeps_the_newest_when_two_delivers_race(
+    accounts: FirestoreAccounts,
+    monkeypatch: pytest.MonkeyPatch,
+    before: tuple[str, int] | None,
+    ours: tuple[str, int],
+    theirs: tuple[str, int],
+    kept: str,
+) -> None:
+    """(account, days before NOW) each; the other deliver writes between our read and write."""
+    other = FirestoreAccounts(PROJECT, "(default)", COLLECTION, 5.0)
+    if before is not None:
+        other.remember(TENANT, "u-42", before[0], NOW - timedelta(days=before[1]), NOW)
+    real = accounts._document
+
+    def racing(tenant: str, user: str) -> Any:
+        def write() -> None:
+            other.remember(tenant, user, theirs[0], NOW - timedelta(days=theirs[1]), NOW)
+
+        return Meanwhile(real(tenant, user), write)
+
+    monkeypatch.setattr(accounts, "_document", racing)
+    accounts.remember(TENANT, "u-42", ours[0], NOW - timedelta(days=ours[1]), NOW)
+    assert other.recall(TENANT, "u-42", NOW) == kept
+    [entry] = stored()
+    assert entry["seenAt"] == NOW - timedelta(days=1)
+
+
+@pytest.fixture
+def silent_firestore(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """FIRESTORE_EMULATOR_HOST on a port that takes connections and never answers (a stopped
+    Firestore emulator, SIGSTOPped: the connection is made, no answer ever comes)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{silent.getsockname()[1]}")
+        yield
+
+
+# Many times the 1 s timeout: only a call without a bound runs this long (a transaction's
+# commit retried for about a minute). A guard against a hang, not a measurement.
+GUARD_SECONDS = 30.0
+
+
+def test_a_firestore_that_never_answers_is_a_retry_after_the_timeout(
+    make_deliver: Any, saasquatch_api: SaaSquatchStandIn, silent_firestore: None
+) -> None:
+    client = make_deliver(REMEMBER_ACCOUNTS="true", LEDGER_TIMEOUT_SECONDS="1")
+    answers: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda m=m: answers.append(client.post("/", json=envelope(m))))
+        for m in (identify("acct-7"), refund())  # the write after SaaSquatch; the read before
+    ]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    for thread in threads:
+        thread.join(GUARD_SECONDS)
+    assert len(answers) == 2, "deliver is still waiting for Firestore"
+    assert [(a.status_code, a.json["reason"]) for a in answers] == [
+        (503, "account_memory_unavailable")
+    ] * 2
+    assert sent(saasquatch_api) == [("PUT", "/open/account/acct-7/user/u-42", 200)]

@@ -150,6 +150,9 @@ def test_a_failure_of_the_upsert_sent_again_is_judged_as_usual(
     result = run(saasquatch_api, with_cookie(identify(), GOOD))
     assert received(saasquatch_api) == [("PUT", 400, True), ("PUT", 503, False)]
     assert (result.outcome, result.reason) == (Outcome.RETRY, "saasquatch_unavailable")
+    # The detail tells both: the operator sees the cookie was refused before the failure.
+    assert result.detail is not None
+    assert result.detail.startswith("the referral cookie refused (RS052), then upsert_user: ")
 
 
 # --- deliver: its answer, its log line, its dry run -----------------------------------------------

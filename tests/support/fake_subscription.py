@@ -6,7 +6,8 @@ outstanding until its ack deadline, then comes back with a new ack id (the old o
 acknowledges anything, silently, as Pub/Sub ignores an expired ack id); a deadline of 0 (a nack)
 makes it pullable at once; an acknowledged message is gone. Its clock moves only when a test says
 so (`advance`), so nothing here depends on timing; `on_pull` lets a test act between pulls (a
-message arriving while a command runs, a deadline passing).
+message arriving while a command runs, a deadline passing); `restart` is the emulator's restart
+(ids count from 1 again).
 """
 
 from __future__ import annotations
@@ -82,6 +83,15 @@ class FakeSubscription:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    def restart(self) -> list[Message]:
+        """The emulator stopped and started again: it keeps no message and numbers ids from 1
+        again. Returns what was waiting, for a test to publish again as make run's restore
+        does (each then gets a new id)."""
+        waiting = self.waiting()
+        self._waiting.clear()
+        self._ids = itertools.count(1)
+        return waiting
 
     def waiting(self) -> list[Message]:
         """Every message not acknowledged, outstanding or not, in publish order."""

@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from subscription.raw_events import encode_raw_event
-from tools.backfill import main
+from tools.backfill import main, resume_command
+from tools.backfill import parser as backfill_parser
 
 from ..factories import PROJECT
 from ..support.fakes import FakeTopic
@@ -178,6 +180,34 @@ class Progress:
 
 def ids_of(pulled: list[Pulled]) -> Counter[str]:
     return Counter(json.loads(m.data)["messageId"] for m in pulled)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["history.jsonl", "--rate", "100"],
+        ["--rat=20", "--no-ordering", "--window=10", "a b.jsonl", "it's.jsonl"],
+        ["--rate", "20", "--no-progress", "--", "-dash.jsonl", "ünï.jsonl"],
+        ["--resume-from", "7", "--no-ledger", "--topic", "t", "x.jsonl", "y.jsonl"],
+    ],
+)
+def test_the_resume_line_parses_back_to_the_same_options_and_the_files_left(
+    given: list[str],
+) -> None:
+    """What the shell makes of the printed line is what was given: every option, however it
+    was spelled, the new line, and the files from the interrupted one on (a name starting with
+    `-` stays a file)."""
+    original = backfill_parser().parse_args(given)
+    left = original.files[-1:]
+    words = shlex.split(resume_command(given, 724, left))
+    assert words[1:4] == ["-m", "tools", "backfill"]
+    again = backfill_parser().parse_args(words[4:])
+    assert again.files == left and again.resume_from == 724
+    assert {**vars(again), "files": None, "resume_from": None} == {
+        **vars(original),
+        "files": None,
+        "resume_from": None,
+    }
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

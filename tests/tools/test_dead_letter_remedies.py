@@ -6,6 +6,7 @@ real emulator, through deliver, is in test_dead_letters.py."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -144,6 +145,7 @@ def test_export_writes_the_data_for_backfill_with_why_beside_it_and_takes_nothin
     letter(subscription, "m-4", Reason.MISSING_EVENT_NAME, data=b'{"type": "track", "x": NaN}')
     letter(subscription, "m-5", Reason.MISSING_EVENT_NAME, data=b'["an array"]')
     letter(subscription, "m-6", Reason.MISSING_EVENT_NAME, webhookType="reward.created")
+    data = {m.message_id: m.data for m in subscription.waiting()}
     before = [(m.message_id, m.data, m.attributes) for m in subscription.waiting()]
     path = tmp_path / "fix.jsonl"
 
@@ -162,6 +164,7 @@ def test_export_writes_the_data_for_backfill_with_why_beside_it_and_takes_nothin
             "reason": "missing_event_name",
             "detail": "missing_event_name for peter@initech.com",
             "messageId": message_id,
+            "sha256": hashlib.sha256(data[pubsub_id]).hexdigest(),
             "deadLetterId": pubsub_id,
             "deadLetteredAt": BEFORE.isoformat(timespec="milliseconds"),
         }
@@ -172,7 +175,7 @@ def test_export_writes_the_data_for_backfill_with_why_beside_it_and_takes_nothin
     assert summary.lines()[1:4] == [
         "left out 2 messages whose data is not a JSON object: no line for backfill can hold it "
         "(`dead-letters list` shows a sample)",
-        "left out 1 message that are webhooks (forward's dead letters, not Segment messages: "
+        "left out 1 message that is a webhook (forward's dead letters, not Segment messages: "
         "backfill would send them the wrong way); replay them onto the webhook topic or "
         "discard them",
         "left out 1 message dead-lettered for another reason",
@@ -261,6 +264,38 @@ def test_discard_of_an_export_removes_exactly_what_was_exported(
         ("missing_event_name", "m-4"),
         ("missing_event_name", "m-5"),
         ("saasquatch_unauthorized", "m-3"),
+    ]
+    assert all_pullable(subscription)
+
+
+def test_discard_of_an_export_after_a_restart_removes_exactly_what_was_exported(
+    subscription: FakeSubscription, letters: DeadLetters, tmp_path: Path
+) -> None:
+    """Pub/Sub ids do not survive a republish: make run's restore republishes the dead letters
+    with new ids, and the emulator numbers from 1 on every start, so a dead letter made before
+    the restore takes an id the export wrote. Discard goes by the data and the reason."""
+    letter(subscription, "m-1", Reason.MISSING_EVENT_NAME)
+    letter(subscription, "m-2", Reason.SAASQUATCH_UNAUTHORIZED)
+    letter(subscription, "m-3", Reason.MISSING_EVENT_NAME)
+    path = tmp_path / "fix.jsonl"
+    export(letters, "missing_event_name", path)
+    exported_ids = [json.loads(line)["deadLetterId"] for line in sidecar_of(path).open()]
+
+    saved = subscription.restart()
+    letter(subscription, "m-new", Reason.MISSING_EVENT_NAME)  # the new run's first dead letter
+    for message in saved:  # the restore
+        subscription.publish(message.data, message.attributes, publish_time=message.publish_time)
+    [copy] = [m for m in saved if b'"m-3"' in m.data]  # m-3, dead-lettered again as it was
+    subscription.publish(copy.data, copy.attributes, publish_time=copy.publish_time)
+    now = {json.loads(m.data)["messageId"]: m.message_id for m in subscription.waiting()}
+    assert now["m-new"] in exported_ids, "a message nobody exported has an exported id"
+
+    argv = [*ON, "discard", "--exported", str(path), "--yes"]
+    assert main(argv, subscriber=subscription) == 0
+    assert reasons_waiting(subscription) == [
+        ("missing_event_name", "m-3"),  # the second copy: the export wrote one
+        ("missing_event_name", "m-new"),
+        ("saasquatch_unauthorized", "m-2"),
     ]
     assert all_pullable(subscription)
 

@@ -309,3 +309,43 @@ def test_bad_data_is_exported_corrected_backfilled_and_only_the_exported_discard
         "saasquatch_rejected": 1,
     }
     assert '"messageId": "m-fixed-2"' in groups["missing_event_name"]["sample"]["data"]
+
+
+def test_a_dead_letter_of_several_megabytes_is_listed_and_exported(
+    topics: tuple[Topic, Topic], tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ingest takes 8 MB bodies; gRPC's default refuses a pull answer over 4 MB."""
+    _, dead = topics
+    big = {"type": "track", "userId": "u-big", "messageId": "m-big", "properties": {}}
+    big["properties"] = {"note": "x" * 5_000_000}
+    letter = dead_letter_message(
+        json.dumps(big).encode(), {"type": "track"}, reason=Reason.MISSING_EVENT_NAME, when=WHEN
+    )
+    pubsub_v1.PublisherClient().publish(dead.path, letter.data, **letter.attributes).result()
+    dead_letter(dead, 1, Reason.SAASQUATCH_REJECTED, 400)
+    on = ["--project", PROJECT, "--subscription", "dead-letters-pull"]
+
+    assert main([*on, "list"]) == 0
+    printed = capsys.readouterr().out
+    assert "      1  missing_event_name" in printed and "      1  saasquatch_rejected" in printed
+    path = tmp_path / "big.jsonl"
+    assert main([*on, "export", "--reason", "missing_event_name", str(path)]) == 0
+    assert json.loads(path.read_text()) == big
+
+
+def test_a_pull_that_fails_is_an_error_never_no_dead_letters(
+    topics: tuple[Topic, Topic], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client with gRPC's 4 MB limit fails to pull a 5 MB dead letter: that is said, in one
+    line, and not retried into an empty pull (the failed one leased the message)."""
+    _, dead = topics
+    pubsub_v1.PublisherClient().publish(
+        dead.path, b"x" * 5_000_000, reason=str(Reason.MALFORMED_MESSAGE)
+    ).result()
+    small_limit = pubsub_v1.SubscriberClient()
+    argv = ["--project", PROJECT, "--subscription", "dead-letters-pull", "list"]
+    assert main(argv, subscriber=small_limit) == 1
+    printed = capsys.readouterr()
+    assert "no dead letters" not in printed.out
+    [line] = printed.err.strip().splitlines()
+    assert line.startswith("dead-letters: ") and "larger than max" in line

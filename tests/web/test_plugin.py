@@ -12,10 +12,13 @@ set a cookie on. The plugin must write the same cookie, so either reads the othe
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from typing import Any
 
 import pytest
+
+from mapper.segment import SegmentMessage
 
 from .site import ANALYTICS_NEXT, ANALYTICS_NEXT_SHA256, Browsing, squatch_decode, squatch_encode
 
@@ -238,4 +241,131 @@ def test_the_es_module_is_the_same_plugin(browsing: Browsing) -> None:
     page = browsing.open(url)
     body = browsing.identify(page, "user-11", {})
     assert cookie_sent(body) == squatch_encode(REFERRAL)
+    assert browsing.problems == []
+
+
+@pytest.mark.parametrize(
+    ("integrations", "withheld"),
+    [
+        ({"SaaSquatch": False}, True),
+        ({"saas quatch": False}, True),  # the bridge drops `_`, `-` and space and ignores case
+        ({"SAAS_QUATCH-V2": False}, True),
+        ({"All": False, "SaaSquatch": False}, True),
+        ({"All": False, "Webhooks": True}, False),  # routed to the bridge through Webhooks
+        ({"All": False}, False),  # not SaaSquatch's own opt-out: the bridge delivers it
+        ({"Saas\tquatch": False}, False),  # a tab is not one of the bridge's separators
+        ({"SaaSquatch": None}, False),
+        ({"SaaSquatch": 0}, False),  # only `false` opts out, as the bridge reads it
+    ],
+)
+def test_only_the_bridges_own_opt_out_withholds_the_cookie(
+    browsing: Browsing, integrations: dict[str, Any], withheld: bool
+) -> None:
+    """The cookie is withheld exactly when the bridge would skip the message anyway: its opt-out,
+    matched as the bridge matches it (`SegmentMessage.excludes_saasquatch`)."""
+    assert SegmentMessage(integrations=integrations).excludes_saasquatch() is withheld
+    page = landing(browsing, squatch_encode(REFERRAL))
+    body = browsing.identify(page, "user-12", {}, {"integrations": integrations})
+    # analytics.js adds its own `"Segment.io": true`; everything else is the page's, or the cookie.
+    sent = {name: value for name, value in body["integrations"].items() if name != "Segment.io"}
+    if withheld:
+        assert sent == integrations
+    else:
+        assert sent == {**integrations, "SaaSquatch": {"cookies": squatch_encode(REFERRAL)}}
+    assert browsing.problems == []
+
+
+def test_do_not_auto_drop_stops_only_the_drop_on_load(browsing: Browsing) -> None:
+    """squatch.js's switch: nothing written when the plugin loads; a manual `pushCookie()` (the
+    consent route) still writes, as squatch.js's `pushCookie()` does."""
+    browsing.context.add_init_script("window.SaaSquatchDoNotAutoDrop = true;")
+    page = landing(browsing, squatch_encode(REFERRAL))
+    assert browsing.cookies() == []
+    page.evaluate("SaaSquatchSegment.pushCookie()")
+    [cookie] = browsing.cookies()
+    assert cookie["value"] == squatch_encode(REFERRAL)
+    assert cookie_sent(browsing.identify(page, "user-13", {})) == cookie["value"]
+    assert browsing.problems == []
+
+
+def test_a_parameter_longer_than_a_cookie_is_ignored_and_the_old_cookie_kept(
+    browsing: Browsing,
+) -> None:
+    """A crafted link with a huge parameter (130 KB, ten thousand keys) costs nothing: a cookie
+    holds at most 4096 characters, so the plugin does not even decode it."""
+    browsing.context.add_cookies([squatch_js_cookie(squatch_encode(REFERRAL))])
+    huge = squatch_encode({f"k{i}": 1 for i in range(10_000)})
+    assert len(huge) > 100_000
+    # Too long for a request line: put it in the page's address before the page's scripts run.
+    browsing.context.add_init_script(
+        f"history.replaceState(null, '', '?_saasquatch=' + {json.dumps(huge)});"
+    )
+    page = browsing.open(browsing.url("www.shop.test", "landing.html"), debug=True)
+    assert huge in page.evaluate("location.search")
+    [cookie] = browsing.cookies()
+    assert cookie["value"] == squatch_encode(REFERRAL)
+    assert browsing.console == [
+        f"debug: [saasquatch] ignored a _saasquatch URL parameter of {len(huge)} characters, "
+        "longer than a cookie can hold (4096)"
+    ]
+    assert browsing.problems == []
+
+
+def test_proto_keys_are_merged_as_ordinary_keys(browsing: Browsing) -> None:
+    """JSON may name a key `__proto__` or `constructor`: they stay ordinary keys of the cookie's
+    object, and no object of the page gains a property."""
+    existing = {"__proto__": {"x": 1}, **REFERRAL}
+    incoming = {"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"p2": "yes"}}}
+    browsing.context.add_cookies([squatch_js_cookie(squatch_encode(existing))])
+    page = landing(browsing, squatch_encode(incoming))
+    [cookie] = browsing.cookies()
+    merged = {
+        "__proto__": {"x": 1, "polluted": "yes"},
+        **REFERRAL,
+        "constructor": {"prototype": {"p2": "yes"}},
+    }
+    assert cookie["value"] == squatch_encode(merged)
+    assert (
+        page.evaluate("[({}).polluted, ({}).p2, ({}).x, Object.prototype.polluted]") == [None] * 4
+    )
+    assert browsing.problems == []
+
+
+def test_a_merged_cookie_the_browser_refuses_is_reported_and_the_old_one_kept(
+    browsing: Browsing,
+) -> None:
+    """Each side fits in a cookie, the merge does not: the browser drops the write (over its 4096
+    characters) and keeps the cookie it had; debug mode says so, not "stored"."""
+    old = {**REFERRAL, "pad": "x" * 2900}
+    incoming = {
+        "app.referralsaasquatch.com": {"t2_CODE": {"codes": {"p": "ALICE"}}},
+        "pad2": "y" * 1000,
+    }
+    browsing.context.add_cookies([squatch_js_cookie(squatch_encode(old))])
+    landing(browsing, squatch_encode(incoming), debug=True)
+    [cookie] = browsing.cookies()
+    assert cookie["value"] == squatch_encode(old)
+    [line] = browsing.console
+    assert line.startswith("debug: [saasquatch] the browser did not store the _saasquatch cookie")
+    assert "4096" in line
+    assert browsing.problems == []
+
+
+@pytest.mark.parametrize(
+    ("existing", "incoming", "merged"),
+    [
+        # A null kept in the cookie is replaced (squatch.js's merge throws on it, for good).
+        ({"app.referralsaasquatch.com": None}, REFERRAL, REFERRAL),
+        ({"a": {"b": None}}, {"a": {"b": {"c": 1}}}, {"a": {"b": {"c": 1}}}),
+        # A null from the parameter replaces, as any value that is not an object does.
+        ({"a": {"b": 1}, "c": 2}, {"a": None}, {"a": None, "c": 2}),
+    ],
+)
+def test_a_null_on_either_side_of_the_merge_is_a_value_that_is_replaced(
+    browsing: Browsing, existing: Any, incoming: Any, merged: Any
+) -> None:
+    browsing.context.add_cookies([squatch_js_cookie(squatch_encode(existing))])
+    landing(browsing, squatch_encode(incoming))
+    [cookie] = browsing.cookies()
+    assert cookie["value"] == squatch_encode(merged)
     assert browsing.problems == []
