@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from common.documents import documents
 
+from .accounts import AccountsInMemory, plan_remembering
 from .dialects import BodyError, messages_from_body
 from .options import (
     InvalidDataStrategy,
@@ -30,7 +31,6 @@ from .options import (
     TrackUpsertStrategy,
     parse_track_upsert_strategy,
 )
-from .preview import Remembered, plan_remembering
 from .segments import InvalidSegmentsStrategy
 from .transformers import DEFAULT_TIMEOUT_MS, Transformer
 
@@ -99,13 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _remembered(pairs: list[str]) -> dict[str, Remembered]:
-    memory: dict[str, Remembered] = {}
+def _remembered(pairs: list[str]) -> AccountsInMemory:
+    memory = AccountsInMemory()
     for pair in pairs:
         user, equals, account = pair.partition("=")
         if not equals or not user or not account:
             raise ValueError(f"--remembered-account wants USER=ACCOUNT, not {pair!r}")
-        memory[user] = Remembered(account)
+        memory.given(user, account)
     return memory
 
 

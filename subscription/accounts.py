@@ -13,11 +13,11 @@ entry 180 days after the last message that named the account. A recall that find
 more than `REFRESH_AFTER` old pushes `expireAt` on (one write a month at most per user), so a
 user identified once and tracked for a year is not forgotten. Replays and out-of-order
 deliveries must not move a user back to an account they left: an entry is only replaced by a
-message that happened no earlier (`mapper.preview.replaces`, the preview's rule too), by an
+message that happened no earlier (`mapper.accounts.replaces`, the preview's rule too), by an
 optimistic write (read; create if absent, else update only if the entry is still the one read;
 a lost race reads again). Not a transaction: its commit retries without a bound, and every
 call here ends within the ledger's timeout. A Segment delete forgets the user, delivered or
-ignored by design (`mapper.preview.deleted_user`).
+ignored by design (`mapper.accounts.deleted_user`).
 """
 
 from __future__ import annotations
@@ -27,14 +27,12 @@ import hashlib
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from google.api_core import exceptions
 from google.api_core.retry import Retry
 
-from common.outcomes import Outcome
-from mapper import AccountFrom, MappingOptions, Plan, map_message
-from mapper.preview import deleted_user, replaces, seen_at
+from mapper.accounts import replaces
 
 RETENTION = timedelta(days=180)
 REFRESH_AFTER = timedelta(days=30)
@@ -45,19 +43,6 @@ RACE_ATTEMPTS = 5
 class AccountMemoryUnavailable(Exception):
     """Firestore could not be read or written: deliver asks for a retry rather than send a
     message to the wrong account (or leave a user's account unrecorded)."""
-
-
-class AccountMemory(Protocol):
-    """deliver's port to the memory (`FirestoreAccounts` in production). Every method raises
-    `AccountMemoryUnavailable` when it cannot answer."""
-
-    def recall(self, tenant: str, user: str, now: datetime) -> str | None: ...
-
-    def remember(
-        self, tenant: str, user: str, account: str, seen_at: datetime, now: datetime
-    ) -> None: ...
-
-    def forget(self, tenant: str, user: str) -> None: ...
 
 
 def document_id(tenant: str, user: str) -> str:
@@ -167,47 +152,3 @@ def _why(error: Exception) -> str:
     """The client's failure in a few words (its class and first line), nothing of our data."""
     first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
-
-
-def map_remembering(
-    message: Any,
-    options: MappingOptions,
-    now: datetime,
-    memory: AccountMemory | None,
-    tenant: str,
-) -> Plan:
-    """`map_message`, and when the plan would fall back on the user id for the account, once
-    more with the account the memory holds for the user (if any). Without a memory (switched
-    off) it is `map_message`: the hosted rule."""
-    plan = map_message(message, options, now=now)
-    account = plan.account
-    if memory is None or plan.outcome is not Outcome.DELIVERED or account is None:
-        return plan
-    if account.source is not AccountFrom.USER_ID:
-        return plan
-    remembered = memory.recall(tenant, account.user, now)
-    if remembered is None:
-        return plan
-    return map_message(message, options, now=now, remembered_account=remembered)
-
-
-def settle_memory(
-    plan: Plan,
-    message: Any,
-    memory: AccountMemory | None,
-    tenant: str,
-    now: datetime,
-) -> None:
-    """After a plan was delivered or ignored: a delete forgets the user (delivered, or ignored
-    by design: the memory is our own record of them), a delivered message that named its
-    account is remembered (as of the time it happened)."""
-    if memory is None:
-        return
-    forgotten = deleted_user(message, plan)
-    if forgotten is not None:
-        memory.forget(tenant, forgotten)
-        return
-    account = plan.account
-    named = account is not None and account.source is AccountFrom.TRAIT
-    if plan.outcome is Outcome.DELIVERED and account is not None and named:
-        memory.remember(tenant, account.user, account.id, seen_at(message, now), now)

@@ -13,6 +13,7 @@ from common import logs
 from common.outcomes import Outcome, Reason
 from common.request_log import Handler
 from mapper import Plan
+from mapper.accounts import AccountMemory, map_remembering, settle_memory
 from publisher import ORIGIN_ATTRIBUTE, Topic
 from pushes.consumer import Consumed, consumer
 from pushes.dead_letters import dead_letter_topic
@@ -21,13 +22,7 @@ from pushes.result import Result
 from saasquatch.client import SaaSquatchClient
 from saasquatch.dry_run import DryRunClient
 
-from .accounts import (
-    AccountMemory,
-    AccountMemoryUnavailable,
-    FirestoreAccounts,
-    map_remembering,
-    settle_memory,
-)
+from .accounts import AccountMemoryUnavailable, FirestoreAccounts
 from .deliver_settings import DeliverSettings
 from .execute import SAASQUATCH, Send
 from .ledger import FirestoreLedger, Ledger, execute_once

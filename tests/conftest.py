@@ -17,6 +17,7 @@ import hypothesis
 import pytest
 from flask.testing import FlaskClient
 
+from mapper.accounts import AccountMemory
 from subscription.deliver import create_handler as create_deliver
 from subscription.deliver_settings import DeliverSettings
 from subscription.ingest import create_handler as create_ingest
@@ -220,9 +221,12 @@ def make_deliver(saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic) ->
     """`deliver` sending to the SaaSquatch stand-in and dead-lettering to the in-memory
     `dead_lettered`; keyword arguments are settings. A test that names `DEAD_LETTER_TOPIC` gets
     the real Pub/Sub client on that topic (and needs the `emulator` fixture); `ledger=` hands in
-    a ledger. The delivery ledger is off unless a test turns it on."""
+    a ledger, `accounts=` a memory of accounts. The delivery ledger is off unless a test turns
+    it on."""
 
-    def make(ledger: Ledger | None = None, **settings: Any) -> FlaskClient:
+    def make(
+        ledger: Ledger | None = None, accounts: AccountMemory | None = None, **settings: Any
+    ) -> FlaskClient:
         base = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "SAASQUATCH_TENANT_ALIAS": TENANT,
@@ -233,7 +237,9 @@ def make_deliver(saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic) ->
         }
         checked = DeliverSettings.checked(**given(base, settings))
         topic = None if "DEAD_LETTER_TOPIC" in settings else dead_lettered
-        return client_for(create_deliver(checked, ledger=ledger, dead_letters=topic))
+        return client_for(
+            create_deliver(checked, ledger=ledger, accounts=accounts, dead_letters=topic)
+        )
 
     return make
 

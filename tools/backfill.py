@@ -205,13 +205,13 @@ def _failure(sent: Sent) -> str:
 def _dry_run(items: Iterable[Item], summary: Summary, on_item: Callable[[], None]) -> None:
     """The mapped SaaSquatch calls of every message, one JSON line each, mapped with the
     options in the environment (the same variables deliver reads)."""
-    from mapper.preview import Remembered, plan_remembering
+    from mapper.accounts import AccountsInMemory, plan_remembering
     from subscription.deliver_settings import DeliverSettings
 
     settings = DeliverSettings.from_env()
     options = settings.mapping_options
     # Like deliver, the account a message names is used for the user's later messages.
-    memory: dict[str, Remembered] | None = {} if settings.remembers_accounts else None
+    memory = AccountsInMemory() if settings.remembers_accounts else None
     now = datetime.now(UTC)
     for item in items:
         if item.error is not None:

@@ -10,7 +10,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,56 +20,51 @@ from google.cloud import firestore as firestore_client
 
 from common.settings import ConfigError
 from mapper.__main__ import run as preview_run
-from mapper.preview import replaces, seen_at
+from mapper.accounts import AccountsInMemory, seen_at
 from subscription.accounts import (
     RETENTION,
     AccountMemoryUnavailable,
     FirestoreAccounts,
     document_id,
 )
-from subscription.deliver import create_handler
 from subscription.deliver_settings import DeliverSettings
 from tools.emulator import FirestoreEmulator
 from tools.processes import free_port
 
 from ..factories import PROJECT, envelope
-from ..support.fakes import FakeTopic
-from ..support.functions import client_for
-from ..support.saasquatch_standin import API_KEY, TENANT, SaaSquatchStandIn
+from ..support.functions import MakeDeliver
+from ..support.saasquatch_standin import TENANT, SaaSquatchStandIn
 
 COLLECTION = "segment_saasquatch_accounts"
 
 
 @dataclass
-class FakeAccounts:
-    """A `subscription.accounts.AccountMemory` in memory, with the real one's rule
-    (`mapper.preview.replaces`: a message that happened earlier does not replace an entry);
+class FakeAccounts(AccountsInMemory):
+    """The previews' memory (`mapper.accounts.AccountsInMemory`, the real one's rule: a message
+    that happened earlier does not replace an entry) that counts recalls, and with
     `down = True` fails as Firestore would."""
 
-    entries: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
     down: bool = False
     recalls: int = 0
 
-    def recall(self, tenant: str, user: str, now: datetime) -> str | None:
-        self.recalls += 1
+    def _check(self) -> None:
         if self.down:
             raise AccountMemoryUnavailable("the fake memory is down")
-        found = self.entries.get((tenant, user))
-        return found[0] if found else None
+
+    def recall(self, tenant: str, user: str, now: datetime) -> str | None:
+        self.recalls += 1
+        self._check()
+        return super().recall(tenant, user, now)
 
     def remember(
         self, tenant: str, user: str, account: str, seen_at: datetime, now: datetime
     ) -> None:
-        if self.down:
-            raise AccountMemoryUnavailable("the fake memory is down")
-        stored = self.entries.get((tenant, user))
-        if stored is None or replaces(stored[1], seen_at):
-            self.entries[(tenant, user)] = (account, seen_at)
+        self._check()
+        super().remember(tenant, user, account, seen_at, now)
 
     def forget(self, tenant: str, user: str) -> None:
-        if self.down:
-            raise AccountMemoryUnavailable("the fake memory is down")
-        self.entries.pop((tenant, user), None)
+        self._check()
+        super().forget(tenant, user)
 
     def account(self, user: str) -> str | None:
         found = self.entries.get((TENANT, user))
@@ -82,23 +77,11 @@ def memory() -> FakeAccounts:
 
 
 @pytest.fixture
-def deliver(
-    saasquatch_api: SaaSquatchStandIn, dead_lettered: FakeTopic, memory: FakeAccounts
-) -> Any:
+def deliver(make_deliver: MakeDeliver, memory: FakeAccounts) -> Any:
     """deliver with the in-memory memory of accounts; keyword arguments are settings."""
 
     def make(**settings: str) -> FlaskClient:
-        base = {
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "SAASQUATCH_TENANT_ALIAS": TENANT,
-            "SAASQUATCH_API_KEY": API_KEY,
-            "SAASQUATCH_BASE_URL": saasquatch_api.base_url,
-            "SAASQUATCH_TIMEOUT_SECONDS": "1",
-            "DELIVERY_LEDGER": "false",
-            "REMEMBER_ACCOUNTS": "true",
-        }
-        checked = DeliverSettings.checked(**{**base, **settings})
-        return client_for(create_handler(checked, accounts=memory, dead_letters=dead_lettered))
+        return make_deliver(accounts=memory, **{"REMEMBER_ACCOUNTS": "true", **settings})
 
     return make
 
@@ -211,7 +194,7 @@ def test_deliver_and_the_preview_keep_the_newest_account_by_the_messages_time(
     deliver: Any, saasquatch_api: SaaSquatchStandIn
 ) -> None:
     """An identify dated a month earlier arrives after the newer one (a late or replayed
-    message): both keep acct-7, by one rule (`mapper.preview.replaces`)."""
+    message): both keep acct-7, by one rule (`mapper.accounts.replaces`)."""
     now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     newer = (now - timedelta(hours=9)).isoformat()
     month_before = (now - timedelta(days=31)).isoformat()
